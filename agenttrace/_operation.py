@@ -1,0 +1,643 @@
+"""The operation lifecycle: one object from start to end, for decorators and ``span()``.
+
+An :class:`Operation` starts its span and makes it current, and ends it exactly once, as
+``ok`` or ``failed``. It is the boundary between user code and telemetry: each of its
+stages runs under :func:`~agenttrace._internal.internal_error`, so a telemetry failure costs
+telemetry, never the user's result. User code itself is never called from here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Final
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
+from . import _semconv as sc
+from . import _spans
+from ._capture import Budget, capture, capture_arguments
+from ._internal import internal_error
+from ._runtime import resolve, state
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from opentelemetry.context import Context
+    from opentelemetry.trace import Span, Tracer
+    from opentelemetry.util.types import AttributeValue
+
+
+class Kind(str, Enum):
+    """What an operation is, written as ``agenttrace.kind`` on its span."""
+
+    AGENT = "agent"
+    STEP = "step"
+    TOOL = "tool"
+    MODEL_CALL = "model_call"
+
+
+_ATTRIBUTE_TYPES: Final = (str, bool, int, float)
+CAPTURE_FAILED: Final = '"<capture failed>"'
+"""What a captured value reads when capturing it failed (counted as an internal error)."""
+
+
+def validate_attributes(
+    attributes: Mapping[str, AttributeValue] | None, where: str
+) -> dict[str, AttributeValue]:
+    """Check static span attributes given to a decorator or ``span()``.
+
+    Raises:
+        TypeError: A key is not a non-empty string, or a value is not an OpenTelemetry
+            attribute value (str, bool, int, float, or a homogeneous sequence of them).
+    """
+    if attributes is None:
+        return {}
+    if not isinstance(attributes, Mapping):
+        raise TypeError(f"{where}: attributes must be a mapping, not {type(attributes).__name__}")
+    checked: dict[str, AttributeValue] = {}
+    for key, value in attributes.items():
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"{where}: attribute keys must be non-empty strings, not {key!r}")
+        if isinstance(value, _ATTRIBUTE_TYPES):
+            checked[key] = value
+        elif isinstance(value, Sequence) and all(
+            isinstance(item, _ATTRIBUTE_TYPES) for item in value
+        ):
+            checked[key] = tuple(value)
+        else:
+            raise TypeError(
+                f"{where}: attribute {key!r} must be a str, bool, int, float or a sequence of "
+                f"them, not {type(value).__name__}"
+            )
+    return checked
+
+
+_MAX_SEQUENCE_ATTRIBUTE: Final = 128
+
+
+def _is_homogeneous_sequence(value: object) -> bool:
+    """A short list or tuple of one primitive type: a valid attribute value as it is."""
+    if type(value) not in (list, tuple) or not value or len(value) > _MAX_SEQUENCE_ATTRIBUTE:  # type: ignore[arg-type]
+        return False
+    first = type(value[0])  # type: ignore[index]
+    return first in (str, bool, int, float) and all(type(v) is first for v in value)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class Parameters:
+    """How to name captured positional arguments, worked out once from the signature."""
+
+    names: tuple[str, ...] = ()
+    var_positional: str | None = None
+    bound_first: bool = True
+    """Whether the first name is ``self``/``cls`` when the call is bound to an instance."""
+
+    @classmethod
+    def of(cls, func: Callable[..., Any] | None) -> Parameters:
+        """The parameters of ``func`` (a function, staticmethod or classmethod)."""
+        if func is None:
+            return cls()
+        target = getattr(func, "__func__", func)
+        try:
+            signature = inspect.signature(target)
+        except (TypeError, ValueError):
+            return cls()
+        names: list[str] = []
+        var_positional = None
+        for parameter in signature.parameters.values():
+            if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
+                names.append(parameter.name)
+            elif parameter.kind is parameter.VAR_POSITIONAL:
+                var_positional = parameter.name
+        return cls(tuple(names), var_positional, not isinstance(func, staticmethod))
+
+
+@dataclass(frozen=True, slots=True)
+class OperationSpec:
+    """Everything about an operation that does not change from call to call."""
+
+    kind: Kind
+    name: str
+    span_name: str
+    span_kind: SpanKind
+    attributes: Mapping[str, AttributeValue]
+    capture: bool | None
+    input_key: str
+    output_key: str
+    parameters: Parameters
+    model_from_call: bool = False
+    """A model call with no declared model: take it from the call's ``model=`` argument."""
+    gen_ai_operation: str = ""
+
+
+def make_spec(
+    kind: Kind | str,
+    name: str,
+    *,
+    func: Callable[..., Any] | None = None,
+    provider: str | None = None,
+    model: str | None = None,
+    operation: str | None = None,
+    description: str | None = None,
+    attributes: Mapping[str, AttributeValue] | None = None,
+    capture: bool | None = None,
+) -> OperationSpec:
+    """Build and check an operation's spec; every misuse is reported here, at decoration.
+
+    Raises:
+        TypeError: An option has the wrong type.
+        ValueError: An option has a value that is not accepted.
+    """
+    try:
+        kind = Kind(kind)
+    except ValueError:
+        accepted = ", ".join(repr(k.value) for k in Kind)
+        raise ValueError(f"unknown operation kind {kind!r}; accepted: {accepted}") from None
+    where = f"agenttrace.{kind.value}({name!r})"
+    _check_options(kind, name, where, provider, model, operation, capture)
+    # The outcome is written as ok when the span starts, and overwritten only when the
+    # operation fails: the happy path then sets no attribute at its end (see _spans.end_ok).
+    # The outcome is written as ok when the span starts, and overwritten only when the
+    # operation fails: the happy path then sets no attribute at its end (see _spans.end_ok).
+    static: dict[str, AttributeValue] = {
+        sc.KIND: kind.value,
+        sc.OPERATION: name,
+        sc.OUTCOME: sc.OUTCOME_OK,
+    }
+    function = getattr(func, "__func__", func)
+    qualname = getattr(function, "__qualname__", None)
+    if isinstance(qualname, str):
+        module = getattr(function, "__module__", None)
+        static[sc.CODE_FUNCTION_NAME] = f"{module}.{qualname}" if module else qualname
+    input_key, output_key = sc.INPUT, sc.OUTPUT
+    span_kind = SpanKind.INTERNAL
+    gen_ai_operation = ""
+    if kind is Kind.AGENT:
+        span_name = _agent_attributes(static, name, description)
+    elif kind is Kind.TOOL:
+        span_name = _tool_attributes(static, name, description or _first_doc_line(func))
+        input_key, output_key = sc.GEN_AI_TOOL_CALL_ARGUMENTS, sc.GEN_AI_TOOL_CALL_RESULT
+    elif kind is Kind.MODEL_CALL:
+        gen_ai_operation = operation or sc.OPERATION_CHAT
+        span_name = _model_call_attributes(static, gen_ai_operation, provider, model)
+        span_kind = SpanKind.CLIENT
+    else:
+        span_name = name
+    for key, value in validate_attributes(attributes, where).items():
+        static.setdefault(key, value)  # our own keys win: they are the contract
+    return OperationSpec(
+        kind=kind,
+        name=name,
+        span_name=span_name,
+        span_kind=span_kind,
+        attributes=static,
+        capture=capture,
+        input_key=input_key,
+        output_key=output_key,
+        parameters=Parameters.of(func),
+        model_from_call=kind is Kind.MODEL_CALL and not model,
+        gen_ai_operation=gen_ai_operation,
+    )
+
+
+def _check_options(
+    kind: Kind,
+    name: str,
+    where: str,
+    provider: str | None,
+    model: str | None,
+    operation: str | None,
+    capture: bool | None,
+) -> None:
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(
+            f"agenttrace.{kind.value}: the name must be a non-empty string, not {name!r}"
+        )
+    for option, value in (("provider", provider), ("model", model), ("operation", operation)):
+        if value is not None and (not isinstance(value, str) or not value):
+            raise TypeError(f"{where}: {option} must be a non-empty string, not {value!r}")
+    if kind is not Kind.MODEL_CALL and (provider or model or operation):
+        raise TypeError(f"{where}: provider, model and operation are options of model_call only")
+    if capture is not None and not isinstance(capture, bool):
+        raise TypeError(f"{where}: capture must be True, False or None, not {capture!r}")
+
+
+def _agent_attributes(static: dict[str, AttributeValue], name: str, description: str | None) -> str:
+    static[sc.GEN_AI_OPERATION_NAME] = sc.OPERATION_INVOKE_AGENT
+    static[sc.GEN_AI_AGENT_NAME] = name
+    if description:
+        static[sc.GEN_AI_AGENT_DESCRIPTION] = description
+    return f"{sc.OPERATION_INVOKE_AGENT} {name}"
+
+
+def _tool_attributes(static: dict[str, AttributeValue], name: str, description: str) -> str:
+    static[sc.GEN_AI_OPERATION_NAME] = sc.OPERATION_EXECUTE_TOOL
+    static[sc.GEN_AI_TOOL_NAME] = name
+    static[sc.GEN_AI_TOOL_TYPE] = sc.TOOL_TYPE_FUNCTION
+    if description:
+        static[sc.GEN_AI_TOOL_DESCRIPTION] = description
+    return f"{sc.OPERATION_EXECUTE_TOOL} {name}"
+
+
+def _model_call_attributes(
+    static: dict[str, AttributeValue], operation: str, provider: str | None, model: str | None
+) -> str:
+    static[sc.GEN_AI_OPERATION_NAME] = operation
+    static[sc.GEN_AI_PROVIDER_NAME] = provider or "_OTHER"
+    if model:
+        static[sc.GEN_AI_REQUEST_MODEL] = model
+        return f"{operation} {model}"
+    return operation
+
+
+def _first_doc_line(func: Callable[..., Any] | None) -> str:
+    doc = inspect.getdoc(getattr(func, "__func__", func)) if func is not None else None
+    return doc.strip().splitlines()[0][:256] if doc else ""
+
+
+_current: Final[contextvars.ContextVar[Operation | None]] = contextvars.ContextVar(
+    "agenttrace_operation", default=None
+)
+
+
+class Operation:
+    """One run of an agent, step, tool or model call, from start to end.
+
+    ``agenttrace.current()`` returns the innermost live one, to add attributes or events by
+    hand. Every method is safe to call at any time: after the end, or on the no-op operation
+    returned outside any operation, it does nothing.
+    """
+
+    __slots__ = ("_budget", "_ctx", "_ended", "_op_token", "_token", "_yielded", "span", "spec")
+
+    def __init__(self, spec: OperationSpec) -> None:
+        self.spec = spec
+        self.span: Span = trace.INVALID_SPAN
+        self._ctx: Context | None = None
+        self._token: object = None
+        self._op_token: contextvars.Token[Operation | None] | None = None
+        self._budget: Budget | None = None
+        self._ended = False
+        self._yielded = 0
+
+    # --- public, for agenttrace.current() -----------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The operation's name."""
+        return self.spec.name
+
+    @property
+    def kind(self) -> str:
+        """``agent``, ``step``, ``tool`` or ``model_call``."""
+        return self.spec.kind.value
+
+    @property
+    def is_recording(self) -> bool:
+        """Whether anything set on this operation is recorded."""
+        return not self._ended and self.span.is_recording()
+
+    @property
+    def trace_id(self) -> str:
+        """The trace id as 32 hex digits (zeros when not recorded)."""
+        return format(self.span.get_span_context().trace_id, "032x")
+
+    @property
+    def span_id(self) -> str:
+        """The span id as 16 hex digits (zeros when not recorded)."""
+        return format(self.span.get_span_context().span_id, "016x")
+
+    def set_attribute(self, key: str, value: object) -> None:
+        """Set one span attribute; values that are not attribute values are captured as JSON.
+
+        Never raises: a key that is not a string is ignored and counted.
+        """
+        self.set_attributes({key: value})
+
+    def set_attributes(self, attributes: Mapping[str, object]) -> None:
+        """Set several span attributes at once (see :meth:`set_attribute`)."""
+        if self._ended or not self.span.is_recording():
+            return
+        try:
+            self.span.set_attributes(self._coerce(attributes))
+        except Exception as exc:
+            internal_error("set_attribute", exc)
+
+    def add_event(self, name: str, attributes: Mapping[str, object] | None = None) -> None:
+        """Add a span event; attribute values are coerced like :meth:`set_attribute`'s."""
+        if self._ended or not self.span.is_recording():
+            return
+        try:
+            self.span.add_event(str(name), self._coerce(attributes or {}))
+        except Exception as exc:
+            internal_error("add_event", exc)
+
+    def _coerce(self, attributes: Mapping[str, object]) -> dict[str, AttributeValue]:
+        coerced: dict[str, AttributeValue] = {}
+        for key, value in dict(attributes).items():
+            if not isinstance(key, str) or not key:
+                internal_error("set_attribute", TypeError("attribute keys must be strings"))
+                continue
+            if isinstance(value, str):
+                coerced[key] = _spans.bounded_text(value, state.limits.max_value_chars)
+            elif isinstance(value, _ATTRIBUTE_TYPES):
+                coerced[key] = value
+            elif _is_homogeneous_sequence(value):
+                coerced[key] = tuple(value)  # type: ignore[arg-type]
+            else:
+                coerced[key] = self._capture_output(value)
+        return coerced
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def start(
+        self,
+        tracer: Tracer,
+        parent: Context | None,
+        instance: object,
+        args: tuple[Any, ...] | None,
+        kwargs: Mapping[str, Any] | None,
+        enter: bool = True,
+    ) -> None:
+        """Start the span (as a child of ``parent``, else of the current span); enter it."""
+        spec = self.spec
+        attributes = spec.attributes
+        span_name = spec.span_name
+        if spec.model_from_call and kwargs:
+            model = kwargs.get("model")
+            if isinstance(model, str) and model:
+                attributes = {**attributes, sc.GEN_AI_REQUEST_MODEL: model}
+                span_name = f"{spec.gen_ai_operation} {model}"
+        if (state.capture_content if spec.capture is None else spec.capture) and args is not None:
+            self._budget = Budget(state.limits)
+            attributes = {
+                **attributes,
+                spec.input_key: self._capture_input(instance, args, kwargs or {}),
+            }
+        span = tracer.start_span(span_name, parent, spec.span_kind, attributes)
+        self.span = span
+        try:
+            self._ctx = trace.set_span_in_context(span, parent)
+            if enter:
+                self.enter()
+        except BaseException:
+            span.end()
+            raise
+
+    def _capture_input(
+        self, instance: object, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+    ) -> str:
+        parameters = self.spec.parameters
+        names = parameters.names
+        if instance is not None and parameters.bound_first and names:
+            names = names[1:]
+        try:
+            return capture_arguments(
+                names, parameters.var_positional, args, kwargs, state.limits, self._budget
+            )
+        except Exception as exc:
+            internal_error("capture", exc)
+            return CAPTURE_FAILED
+
+    def _capture_output(self, result: object) -> str:
+        try:
+            return capture(result, state.limits, self._budget)
+        except Exception as exc:
+            internal_error("capture", exc)
+            return CAPTURE_FAILED
+
+    def enter(self) -> None:
+        """Make this operation and its span current (until :meth:`exit`)."""
+        self._token = otel_context.attach(self._ctx)  # type: ignore[arg-type]
+        self._op_token = _current.set(self)
+
+    def exit(self) -> None:
+        """Restore the context that was current before :meth:`enter`; never raises."""
+        op_token, token = self._op_token, self._token
+        self._op_token = self._token = None
+        try:
+            if op_token is not None:
+                _current.reset(op_token)
+            if token is not None:
+                otel_context.detach(token)  # type: ignore[arg-type]
+        except Exception as exc:
+            internal_error("exit", exc)
+
+    def yielded(self) -> None:
+        """Count one item yielded by a generator operation."""
+        self._yielded += 1
+
+    def finish(self, result: object = None, *, abandoned: bool = False) -> None:
+        """End as ``ok`` with ``result`` (captured if capture is on); exactly once."""
+        if self._ended:
+            return
+        self._ended = True
+        try:
+            extra: dict[str, str | int | bool] | None = None
+            if self._budget is not None and result is not None:
+                extra = {self.spec.output_key: self._capture_output(result)}
+            if self._yielded or abandoned:
+                extra = extra or {}
+                extra[sc.YIELDED] = self._yielded
+                if abandoned:
+                    extra[sc.ABANDONED] = True
+            _spans.end_ok(self.span, extra)
+        except Exception as exc:
+            self._end_quietly()
+            internal_error("finish", exc)
+
+    def fail(self, exc: BaseException) -> None:
+        """End as ``failed`` by ``exc`` (``GeneratorExit`` is an abandonment, not a failure)."""
+        if isinstance(exc, GeneratorExit):
+            self.finish(abandoned=True)
+            return
+        if self._ended:
+            return
+        self._ended = True
+        try:
+            extra: dict[str, str | int | bool] | None = None
+            if self._yielded:
+                extra = {sc.YIELDED: self._yielded}
+            _spans.end_failed(self.span, exc, extra)
+        except Exception as error:
+            self._end_quietly()
+            internal_error("fail", error)
+
+    def _end_quietly(self) -> None:
+        # The caller counts the error; if even end() fails, the span is lost either way.
+        with contextlib.suppress(Exception):
+            self.span.end()
+
+
+class _NoOpOperation(Operation):
+    """What ``current()`` returns outside any operation, and ``span()`` when not recording."""
+
+    __slots__ = ()
+
+    def __init__(self, spec: OperationSpec) -> None:
+        super().__init__(spec)
+        self._ended = False
+
+    def exit(self) -> None:
+        pass
+
+    def finish(self, result: object = None, *, abandoned: bool = False) -> None:
+        pass
+
+    def fail(self, exc: BaseException) -> None:
+        pass
+
+
+def begin(
+    spec: OperationSpec,
+    instance: object,
+    args: tuple[Any, ...] | None,
+    kwargs: Mapping[str, Any] | None,
+    parent: Context | None = None,
+    enter: bool = True,
+) -> Operation | None:
+    """Start an operation for ``spec``, or return ``None`` when it would not be recorded.
+
+    ``None`` means: run the user's code as if undecorated. That is the answer when nothing
+    is configured, when agenttrace is disabled, when the sampler is certain to drop the span,
+    and when starting failed (counted, logged).
+    """
+    entry = state.entry or resolve()
+    if entry is None or entry.drop_all:
+        return None
+    if entry.check_parent:
+        parent_context = trace.get_current_span(parent).get_span_context()
+        if parent_context.is_valid:
+            if not parent_context.trace_flags.sampled:
+                return None
+        elif entry.drop_roots:
+            return None
+    operation = Operation(spec)
+    try:
+        operation.start(entry.tracer, parent, instance, args, kwargs, enter)
+    except Exception as exc:
+        internal_error("start", exc)
+        return None
+    return operation
+
+
+def current() -> Operation:
+    """The innermost live operation, or a no-op operation outside any.
+
+    Example:
+        >>> import agenttrace
+        >>> agenttrace.current().set_attribute("ticket.priority", "high")  # never raises
+    """
+    return _current.get() or NOOP
+
+
+NOOP: Final = _NoOpOperation(
+    OperationSpec(
+        kind=Kind.STEP,
+        name="<none>",
+        span_name="<none>",
+        span_kind=SpanKind.INTERNAL,
+        attributes={},
+        capture=False,
+        input_key=sc.INPUT,
+        output_key=sc.OUTPUT,
+        parameters=Parameters(),
+    )
+)
+
+
+class OperationScope:
+    """The context manager :func:`span` returns: starts on enter, ends on exit."""
+
+    __slots__ = ("_operation", "_spec")
+
+    def __init__(self, spec: OperationSpec) -> None:
+        self._spec = spec
+        self._operation: Operation | None = None
+
+    def __enter__(self) -> Operation:
+        operation = begin(self._spec, None, None, None)
+        self._operation = operation
+        return operation or _NoOpOperation(self._spec)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        operation, self._operation = self._operation, None
+        if operation is None:
+            return
+        operation.exit()
+        if exc is None:
+            operation.finish()
+        else:
+            operation.fail(exc)
+
+    async def __aenter__(self) -> Operation:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+
+def span(
+    name: str,
+    kind: Kind | str = Kind.STEP,
+    *,
+    provider: str | None = None,
+    model: str | None = None,
+    operation: str | None = None,
+    description: str | None = None,
+    attributes: Mapping[str, AttributeValue] | None = None,
+) -> OperationScope:
+    """An operation for code that is not a function, as a (sync or async) context manager.
+
+    The span starts when the ``with`` block is entered and ends when it exits: ``ok``, or
+    ``failed`` with the exception, which propagates untouched.
+
+    Args:
+        name: The operation's name.
+        kind: ``"agent"``, ``"step"`` (default), ``"tool"`` or ``"model_call"``.
+        provider: For model calls: ``gen_ai.provider.name``.
+        model: For model calls: ``gen_ai.request.model``.
+        operation: For model calls: ``gen_ai.operation.name`` (default ``chat``).
+        description: For agents and tools: their description.
+        attributes: Static span attributes.
+
+    Returns:
+        A context manager whose ``as`` target is the live :class:`Operation`.
+
+    Raises:
+        TypeError: An option has the wrong type.
+        ValueError: The kind or the name is not accepted.
+
+    Example:
+        >>> import agenttrace
+        >>> with agenttrace.span("rerank", kind="step") as op:
+        ...     op.set_attribute("candidates", 12)
+    """
+    return OperationScope(
+        make_spec(
+            kind,
+            name,
+            provider=provider,
+            model=model,
+            operation=operation,
+            description=description,
+            attributes=attributes,
+        )
+    )

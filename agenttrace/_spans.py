@@ -1,0 +1,99 @@
+"""The only module that writes to spans: names, attributes, events and status.
+
+Every value written here is bounded and redacted; nothing here calls a method of a user
+object except ``str()`` on an exception, which is guarded.
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import TYPE_CHECKING, Final
+
+from opentelemetry.trace import Status, StatusCode
+
+from . import _semconv as sc
+from ._redact import redact_text
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+
+MAX_MESSAGE_CHARS: Final = 1024
+"""Characters kept of an exception's message."""
+MAX_STACKTRACE_CHARS: Final = 8192
+"""Characters kept of an exception's stack trace (its end, where the error is)."""
+_REDACT_MARGIN: Final = 256
+
+
+def bounded_text(text: str, limit: int) -> str:
+    """``text`` redacted and cut to ``limit`` characters, with a marker giving the length."""
+    if len(text) <= limit:
+        return redact_text(text)
+    window = redact_text(text[: limit + _REDACT_MARGIN])
+    return f"{window[:limit]}...[+{len(text) - limit} chars]"
+
+
+def _tail(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return redact_text(text)
+    window = redact_text(text[-(limit + _REDACT_MARGIN) :])
+    return f"[{len(text) - limit} chars]...{window[-limit:]}"
+
+
+def error_type(exc: BaseException) -> str:
+    """The ``error.type`` of ``exc``: its class name, module-qualified unless a builtin."""
+    cls = type(exc)
+    module = cls.__module__
+    if module == "builtins":
+        return cls.__qualname__
+    return f"{module}.{cls.__qualname__}"
+
+
+def exception_message(exc: BaseException) -> str:
+    """``str(exc)``, bounded and redacted; never raises."""
+    try:
+        text = str(exc)
+    except Exception:
+        return "<exception str() failed>"
+    return bounded_text(text, MAX_MESSAGE_CHARS)
+
+
+def _stacktrace(exc: BaseException) -> str:
+    # TracebackException guards str() of the exception and of its chain itself.
+    lines = traceback.TracebackException(
+        type(exc), exc, exc.__traceback__, limit=32, compact=True
+    ).format()
+    return _tail("".join(lines), MAX_STACKTRACE_CHARS)
+
+
+def end_ok(span: Span, attributes: dict[str, str | int | bool] | None) -> None:
+    """End ``span`` as ``ok``, adding ``attributes``.
+
+    Spans start with ``agenttrace.outcome=ok`` (see ``_operation.make_spec``), so the
+    happy path sets nothing here: setting one attribute on an SDK span costs about as much
+    as a fifth of the span itself.
+    """
+    if attributes:
+        span.set_attributes(attributes)
+    span.end()
+
+
+def end_failed(
+    span: Span, exc: BaseException, attributes: dict[str, str | int | bool] | None
+) -> None:
+    """Mark ``span`` as ``failed`` by ``exc``: outcome, ``error.type``, event, status; end it."""
+    kind = error_type(exc)
+    message = exception_message(exc)
+    failed: dict[str, str | int | bool] = {sc.OUTCOME: sc.OUTCOME_FAILED, sc.ERROR_TYPE: kind}
+    if attributes:
+        failed.update(attributes)
+    span.set_attributes(failed)
+    span.add_event(
+        sc.EXCEPTION_EVENT,
+        {
+            sc.EXCEPTION_TYPE: kind,
+            sc.EXCEPTION_MESSAGE: message,
+            sc.EXCEPTION_STACKTRACE: _stacktrace(exc),
+        },
+    )
+    span.set_status(Status(StatusCode.ERROR, f"{kind}: {message}" if message else kind))
+    span.end()

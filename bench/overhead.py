@@ -1,0 +1,304 @@
+"""What agenttrace adds to a call, against raw OpenTelemetry measured in the same run.
+
+Run it with ``python bench/overhead.py`` (``--quick`` for a smoke run). Every case is timed
+in interleaved rounds and the best round is kept, which is the least noisy estimate of
+the cost on a busy machine. Both sides use one SDK TracerProvider with a
+SimpleSpanProcessor into an in-memory exporter (emptied between rounds).
+
+Targets (printed with each figure):
+- sync no-op step: at most 1.3x raw OpenTelemetry's cost for one span;
+- sampled out (ALWAYS_OFF): at most 2 us added over the bare call;
+- 1 MB argument and result with capture on: within 1.5x of the same call with small arguments;
+- no per-call memory growth over 100 000 calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    SimpleSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+import agenttrace
+from agenttrace import _runtime
+from agenttrace._config import Settings
+
+MB = "x" * 1_000_000
+PROSE = (
+    "The customer wrote: I ordered a blue jacket on Monday (order A-1001) but it has not "
+    "arrived; could you check the DHL tracking and tell me when it will be delivered? Thanks. "
+) * 6000
+PROSE_MB = PROSE[:1_000_000]
+
+
+def best_per_call(
+    cases: dict[str, Callable[[int], None]], calls: int, rounds: int, reset: Callable[[], None]
+) -> dict[str, float]:
+    """Seconds per call for each case: the best of ``rounds`` interleaved rounds."""
+    best = dict.fromkeys(cases, float("inf"))
+    for _ in range(rounds):
+        for name, run in cases.items():
+            reset()
+            gc.collect()
+            gc.disable()
+            start = time.perf_counter()
+            run(calls)
+            elapsed = time.perf_counter() - start
+            gc.enable()
+            best[name] = min(best[name], elapsed / calls)
+    return best
+
+
+def loop(function: Callable[..., Any], *args: Any) -> Callable[[int], None]:
+    def run(calls: int) -> None:
+        for _ in range(calls):
+            function(*args)
+
+    return run
+
+
+def async_loop(function: Callable[..., Any]) -> Callable[[int], None]:
+    async def many(calls: int) -> None:
+        for _ in range(calls):
+            await function()
+
+    def run(calls: int) -> None:
+        asyncio.run(many(calls))
+
+    return run
+
+
+def provider_with(exporter: SpanExporter, **options: Any) -> TracerProvider:
+    provider = TracerProvider(**options)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider
+
+
+class Discard(SpanExporter):
+    """Drops every span: lets the memory case measure agenttrace, not a growing list."""
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:  # noqa: ARG002
+        return SpanExportResult.SUCCESS
+
+
+def use(provider: TracerProvider, *, capture: bool = False) -> None:
+    _runtime.apply_settings(Settings(capture_content=capture))
+    _runtime.use_tracer_provider(provider)
+
+
+def timing_cases(calls: int, rounds: int) -> list[tuple[str, str, float, str, bool]]:
+    exporter = InMemorySpanExporter()
+    provider = provider_with(exporter)
+    tracer = provider.get_tracer("bench")
+    use(provider)
+    rows: list[tuple[str, str, float, str, bool]] = []
+
+    def noop() -> None:
+        return None
+
+    async def anoop() -> None:
+        return None
+
+    step = agenttrace.step(noop)
+    astep = agenttrace.step(anoop)
+
+    def raw() -> None:
+        with tracer.start_as_current_span("noop"):
+            noop()
+
+    async def araw() -> None:
+        with tracer.start_as_current_span("anoop"):
+            await anoop()
+
+    def nested_step(depth: int) -> Callable[[], None]:
+        function: Callable[[], None] = noop
+        for level in range(depth):
+            function = agenttrace.step(f"level{level}")(function)
+        return function
+
+    def nested_raw(depth: int) -> None:
+        if depth:
+            with tracer.start_as_current_span("level"):
+                nested_raw(depth - 1)
+
+    ten = nested_step(10)
+    best = best_per_call(
+        {
+            "bare": loop(noop),
+            "raw": loop(raw),
+            "step": loop(step),
+            "araw": async_loop(araw),
+            "astep": async_loop(astep),
+            "raw10": loop(nested_raw, 10),
+            "step10": loop(ten),
+        },
+        calls,
+        rounds,
+        exporter.clear,
+    )
+    ratio = best["step"] / best["raw"]
+    rows.append(
+        (
+            "sync no-op step",
+            f"{best['step'] * 1e6:.2f} us vs raw {best['raw'] * 1e6:.2f} us",
+            ratio,
+            "<= 1.30x",
+            ratio <= 1.3,
+        )
+    )
+    ratio = best["astep"] / best["araw"]
+    rows.append(
+        (
+            "async no-op step",
+            f"{best['astep'] * 1e6:.2f} us vs raw {best['araw'] * 1e6:.2f} us",
+            ratio,
+            "(report)",
+            True,
+        )
+    )
+    ratio = best["step10"] / best["raw10"]
+    rows.append(
+        (
+            "10 nested calls",
+            f"{best['step10'] * 1e6:.2f} us vs raw {best['raw10'] * 1e6:.2f} us",
+            ratio,
+            "(report)",
+            True,
+        )
+    )
+
+    # Capture on: a 1 MB argument and result against small ones, same decorated function.
+    use(provider, capture=True)
+
+    @agenttrace.step
+    def echo(text: str) -> str:
+        return text
+
+    small, big = "hello", MB
+    best = best_per_call(
+        {
+            "small": loop(echo, small),
+            "big": loop(echo, big),
+            "prose": loop(echo, PROSE_MB),
+            "raw": loop(raw),
+        },
+        calls,
+        rounds,
+        exporter.clear,
+    )
+    ratio = best["big"] / best["small"]
+    rows.append(
+        (
+            "1 MB arg+result, capture on",
+            f"{best['big'] * 1e6:.2f} us vs small {best['small'] * 1e6:.2f} us (raw span {best['raw'] * 1e6:.2f} us)",
+            ratio,
+            "<= 1.50x",
+            ratio <= 1.5,
+        )
+    )
+    ratio = best["prose"] / best["small"]
+    rows.append(
+        (
+            "1 MB prose arg+result",
+            (
+                f"{best['prose'] * 1e6:.2f} us vs small {best['small'] * 1e6:.2f} us "
+                "(redaction scans more of real text)"
+            ),
+            ratio,
+            "(report)",
+            True,
+        )
+    )
+
+    # Sampled out: ALWAYS_OFF, against the bare call and raw OpenTelemetry.
+    off = provider_with(exporter, sampler=ALWAYS_OFF)
+    off_tracer = off.get_tracer("bench")
+    use(off)
+    step_off = agenttrace.step(noop)
+
+    def raw_off() -> None:
+        with off_tracer.start_as_current_span("noop"):
+            noop()
+
+    best = best_per_call(
+        {"bare": loop(noop), "step": loop(step_off), "raw": loop(raw_off)},
+        calls,
+        rounds,
+        exporter.clear,
+    )
+    added = (best["step"] - best["bare"]) * 1e6
+    rows.append(
+        (
+            "sampled out (ALWAYS_OFF)",
+            f"+{added:.2f} us over bare ({best['bare'] * 1e6:.2f} us); raw OTel +{(best['raw'] - best['bare']) * 1e6:.2f} us",
+            best["step"] / best["raw"],
+            "<= 2 us added",
+            added <= 2.0,
+        )
+    )
+    return rows
+
+
+def memory_case(calls: int) -> tuple[str, str, float, str, bool]:
+    provider = provider_with(Discard())
+    use(provider, capture=True)
+
+    @agenttrace.step
+    def work(x: int, payload: dict[str, int]) -> dict[str, int]:
+        return {"x": x, **payload}
+
+    payload = {"a": 1, "b": 2}
+    for i in range(10_000):  # warm up caches and interning
+        work(i, payload)
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for i in range(calls):
+        work(i, payload)
+    gc.collect()
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    per_call = (after - before) / calls
+    return (
+        "memory over calls",
+        f"{after - before:+d} bytes after {calls} calls",
+        per_call,
+        "< 1 byte/call",
+        per_call < 1.0,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a fast smoke run; figures are rough")
+    options = parser.parse_args(argv)
+    calls, rounds, memory_calls = (2_000, 2, 5_000) if options.quick else (20_000, 7, 100_000)
+    print(
+        f"agenttrace {agenttrace.__version__}, Python {sys.version.split()[0]}, {os.cpu_count()} cores; "
+        f"{calls} calls x {rounds} rounds per case, best round"
+    )
+    rows = [*timing_cases(calls, rounds), memory_case(memory_calls)]
+    width = max(len(row[0]) for row in rows)
+    for name, detail, ratio, target, met in rows:
+        print(
+            f"{name:<{width}}  {ratio:6.2f}x  {target:<14}  {'met' if met else 'MISSED'}  {detail}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
