@@ -99,9 +99,8 @@ class _Walker:
         else:
             # Redact a window a little past the cut, then cut: a secret that straddles the
             # cut is whole inside the window, or is a remnant the patterns match at its end.
-            kept = (
-                f"{redact_text(value[: limit + _REDACT_MARGIN])[:limit]}...[+{size - limit} chars]"
-            )
+            window = redact_text(value[: limit + _REDACT_MARGIN], cut=True)
+            kept = f"{window[:limit]}...[+{size - limit} chars]"
         self.allowance = allowance - max(len(kept), 1)
         return kept
 

@@ -37,8 +37,6 @@ def _marker(kind: str) -> str:
     return f"[REDACTED:{kind}]"
 
 
-# Each token pattern also matches a shorter remnant at the very end of the text (``\Z``): a
-# token cut by a truncation window is still redacted, so no prefix of it survives.
 _T = r"[A-Za-z0-9_\-]"
 _QUERY_NAMES = (
     r"api[-_]?key|apikey|access[-_]?token|refresh[-_]?token|token|secret|client[-_]?secret|"
@@ -57,27 +55,27 @@ _PATTERNS: Final[tuple[tuple[tuple[str, tuple[str, ...]], re.Pattern[str], str],
     ),
     (
         ("-", ("sk-",)),
-        re.compile(rf"\bsk-(?:ant-|proj-)?{_T}{{16,}}|\bsk-{_T}{{3,}}\Z"),
+        re.compile(rf"\bsk-(?:ant-|proj-)?{_T}{{16,}}"),
         _marker("api_key"),
     ),
     (
         ("KS", ("AKIA", "ASIA")),
-        re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{12,16}\b|\b(?:AKIA|ASIA)[0-9A-Z]{0,16}\Z"),
+        re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{12,16}\b"),
         _marker("aws_key"),
     ),
     (
         ("_", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_")),
-        re.compile(rf"\b(?:gh[pousr]_|github_pat_){_T}*"),
+        re.compile(rf"\b(?:gh[pousr]_|github_pat_){_T}{{8,}}"),
         _marker("github_token"),
     ),
     (
         ("-", ("xox",)),
-        re.compile(rf"\bxox[abprs]-{_T}{{6,}}|\bxox[abprs]-{_T}*\Z"),
+        re.compile(rf"\bxox[abprs]-{_T}{{6,}}"),
         _marker("slack_token"),
     ),
     (
         ("J", ("eyJ",)),
-        re.compile(rf"\beyJ{_T}+\.(?:{_T}+\.?)*|\beyJ{_T}*\Z"),
+        re.compile(rf"\beyJ{_T}+\.(?:{_T}+\.?)*"),
         _marker("jwt"),
     ),
     (
@@ -100,12 +98,27 @@ _PATTERNS: Final[tuple[tuple[tuple[str, tuple[str, ...]], re.Pattern[str], str],
 )
 
 
-def redact_text(text: str) -> str:
+# The start of a token, running to the end of a text that was cut: what is left of a secret
+# that a truncation window cut short. Only checked at the end of a cut window, where a
+# shortened token is the likely reading; elsewhere "ASIA" is just a word.
+_REMNANT: Final = re.compile(
+    r"(?:\b(?:sk-|AKIA|ASIA|gh[pousr]_|github_pat_|xox[abprs]-|eyJ)|(?i:bearer\s+))"
+    r"[A-Za-z0-9_\-.~+/=]*\Z"
+)
+_REMNANT_SPAN: Final = 160
+"""Characters at the end of a cut window searched for a remnant (longer than any prefix)."""
+
+
+def redact_text(text: str, *, cut: bool = False) -> str:
     """``text`` with every recognised secret replaced by a ``[REDACTED:kind]`` marker.
 
     Recognised: OpenAI and Anthropic keys, AWS access key ids, GitHub and Slack tokens,
     JWTs, bearer tokens, passwords in URLs and DSNs, secret-named ``name=value`` pairs (query
     strings, form bodies, connection strings) and PEM private keys.
+
+    Args:
+        text: The text.
+        cut: ``text`` was cut from a longer one: also redact a token cut short at its end.
 
     Example:
         >>> redact_text("postgresql://app:hunter2@db/app")
@@ -119,4 +132,7 @@ def redact_text(text: str) -> str:
                         text = pattern.sub(replacement, text)
                         break
                 break
+    if cut:
+        head, tail = text[:-_REMNANT_SPAN], text[-_REMNANT_SPAN:]
+        text = head + _REMNANT.sub(_marker("truncated_token"), tail)
     return text

@@ -28,7 +28,7 @@ def bounded_text(text: str, limit: int) -> str:
     """``text`` redacted and cut to ``limit`` characters, with a marker giving the length."""
     if len(text) <= limit:
         return redact_text(text)
-    window = redact_text(text[: limit + _REDACT_MARGIN])
+    window = redact_text(text[: limit + _REDACT_MARGIN], cut=True)
     return f"{window[:limit]}...[+{len(text) - limit} chars]"
 
 

@@ -120,12 +120,22 @@ def test_secret_str_is_redacted() -> None:
         "monkey=banana",
         "the bearer of bad news",
         "ASIA is a continent",
+        "we shipped to ASIA",
+        "ends with sk-abc",
         "a = b + c",
     ],
 )
 def test_benign_text_is_unchanged(text: str) -> None:
     """Ordinary text that merely resembles a secret is left alone."""
     assert text == redact_text(text)
+
+
+def test_a_token_cut_short_by_the_window_is_redacted() -> None:
+    """At the end of a cut window, what is left of a token is redacted; uncut, it is a word."""
+    assert ("x [REDACTED:truncated_token]", "x ASIA") == (
+        redact_text("x ASIAQ7W5", cut=True),
+        redact_text("x ASIA"),
+    )
 
 
 def test_markers_never_echo_the_secret() -> None:
