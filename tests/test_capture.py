@@ -112,6 +112,17 @@ def test_unknown_objects_are_never_touched() -> None:
     assert 0 == Probe.calls
 
 
+def test_numpy_like_objects_are_named_by_type_only() -> None:
+    """An array-like whose attributes raise is rendered from its type: shape is never read."""
+
+    def boom(self: object) -> Any:
+        raise RuntimeError("touched")
+
+    ndarray = type("ndarray", (), {"__module__": "numpy", "shape": property(boom), "__len__": boom})
+
+    assert "<numpy.ndarray>" == strict_loads(capture([ndarray()], LIMITS))[0]
+
+
 def test_dict_subclass_overrides_are_not_called() -> None:
     """A dict subclass is read through dict's own methods."""
 
