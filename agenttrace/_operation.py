@@ -161,7 +161,7 @@ def make_spec(
         accepted = ", ".join(repr(k.value) for k in Kind)
         raise ValueError(f"unknown operation kind {kind!r}; accepted: {accepted}") from None
     where = f"agenttrace.{kind.value}({name!r})"
-    _check_options(kind, name, where, provider, model, operation, capture)
+    _check_options(kind, name, where, provider, model, operation, description, capture)
     # The outcome is written as ok when the span starts, and overwritten only when the
     # operation fails: the happy path then sets no attribute at its end (see _spans.end_ok).
     # The outcome is written as ok when the span starts, and overwritten only when the
@@ -214,13 +214,19 @@ def _check_options(
     provider: str | None,
     model: str | None,
     operation: str | None,
+    description: str | None,
     capture: bool | None,
 ) -> None:
     if not isinstance(name, str) or not name.strip():
         raise ValueError(
             f"agenttrace.{kind.value}: the name must be a non-empty string, not {name!r}"
         )
-    for option, value in (("provider", provider), ("model", model), ("operation", operation)):
+    for option, value in (
+        ("provider", provider),
+        ("model", model),
+        ("operation", operation),
+        ("description", description),
+    ):
         if value is not None and (not isinstance(value, str) or not value):
             raise TypeError(f"{where}: {option} must be a non-empty string, not {value!r}")
     if kind is not Kind.MODEL_CALL and (provider or model or operation):

@@ -33,10 +33,16 @@ def bounded_text(text: str, limit: int) -> str:
 
 
 def _tail(text: str, limit: int) -> str:
+    """The end of a line-based ``text`` (a stack trace), redacted, from a whole line on."""
     if len(text) <= limit:
         return redact_text(text)
-    window = redact_text(text[-(limit + _REDACT_MARGIN) :])
-    return f"[{len(text) - limit} chars]...{window[-limit:]}"
+    kept = redact_text(text[-(limit + _REDACT_MARGIN) :])[-limit:]
+    # Start at a whole line: the cut line could begin with the end of a secret, which no
+    # pattern recognises without its start.
+    newline = kept.find("\n", 0, _REDACT_MARGIN)
+    if newline >= 0:
+        kept = kept[newline + 1 :]
+    return f"[{len(text) - len(kept)} chars cut]\n{kept}"
 
 
 def error_type(exc: BaseException) -> str:

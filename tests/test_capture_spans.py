@@ -185,3 +185,20 @@ def test_hostile_arguments_never_break_the_call(recorder: Recorder) -> None:
     captured = json.loads(str((recorder.one("work").attributes or {})[sc.INPUT]))
     assert "Hostile" in captured["a"]
     assert "<cycle>" in json.dumps(captured["b"])
+
+
+def test_long_stack_traces_keep_their_end_from_a_whole_line(recorder: Recorder) -> None:
+    """A stack trace longer than the cap keeps its end, starting at a line, and says so."""
+
+    @agenttrace.step
+    def deep() -> None:
+        raise ValueError("context line\n" * 2000 + "bottom")
+
+    with pytest.raises(ValueError, match="bottom"):
+        deep()
+
+    failed = [s for s in recorder.spans if s.status.status_code.name == "ERROR"]
+    stack = str(failed[0].events[0].attributes["exception.stacktrace"])  # type: ignore[index]
+    assert len(stack) <= 8192 + 32
+    assert stack.split("\n", 1)[0].endswith("chars cut]")
+    assert stack.endswith("context line\nbottom\n")

@@ -170,6 +170,7 @@ def test_nested_operations_are_parent_and_child(recorder: Recorder) -> None:
         (lambda: agenttrace.step("x", attributes={"k": object()}), "attribute 'k'"),
         (lambda: agenttrace.step("x", attributes={1: "v"}), "keys must be non-empty strings"),  # type: ignore[dict-item]
         (lambda: agenttrace.model_call(provider=""), "provider must be"),
+        (lambda: agenttrace.tool(description=3), "description must be"),  # type: ignore[call-overload]
         (lambda: agenttrace.span("x", kind="workflow"), "unknown operation kind 'workflow'"),
         (lambda: agenttrace.span("x", kind="step", model="gpt-4o"), "model_call only"),
         (lambda: agenttrace.step(42), "decorates a function"),  # type: ignore[call-overload]
