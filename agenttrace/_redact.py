@@ -105,6 +105,17 @@ _REMNANT: Final = re.compile(
     r"(?:\b(?:sk-|AKIA|ASIA|gh[pousr]_|github_pat_|xox[abprs]-|eyJ)|(?i:bearer\s+))"
     r"[A-Za-z0-9_\-.~+/=]*\Z"
 )
+_REMNANT_ANCHORS: Final = (
+    "sk-",
+    "AKIA",
+    "ASIA",
+    "gh",
+    "github_pat_",
+    "xox",
+    "eyJ",
+    "earer",
+    "EARER",
+)
 _REMNANT_SPAN: Final = 160
 """Characters at the end of a cut window searched for a remnant (longer than any prefix)."""
 
@@ -133,6 +144,9 @@ def redact_text(text: str, *, cut: bool = False) -> str:
                         break
                 break
     if cut:
-        head, tail = text[:-_REMNANT_SPAN], text[-_REMNANT_SPAN:]
-        text = head + _REMNANT.sub(_marker("truncated_token"), tail)
+        tail = text[-_REMNANT_SPAN:]
+        for anchor in _REMNANT_ANCHORS:
+            if anchor in tail:
+                text = text[:-_REMNANT_SPAN] + _REMNANT.sub(_marker("truncated_token"), tail)
+                break
     return text
