@@ -46,11 +46,6 @@ def set_strict(strict: bool) -> None:
     _counters.strict = strict
 
 
-def is_strict() -> bool:
-    """Whether internal errors raise."""
-    return _counters.strict
-
-
 def internal_error(stage: str, exc: Exception) -> None:
     """Count and log an error raised by agenttrace's own code in ``stage``.
 
