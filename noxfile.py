@@ -1,14 +1,22 @@
 """The project's two entry points, each setting up its own virtualenv.
 
 nox -s demo    run examples/quickstart.py
-nox -s test    lint, type check, docs build and the whole test suite
+nox -s test    lint, type check, docs build and the whole test suite, the end-to-end
+               tests against Arize Phoenix included (installed in its own virtualenv under
+               .nox/, started on 127.0.0.1, stopped afterwards; AGENTTRACE_E2E=0 skips it)
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import tempfile
+from pathlib import Path
 
 import nox
+
+sys.path.insert(0, str(Path(__file__).parent / "tests" / "e2e"))
+import phoenix
 
 nox.options.sessions = ["test"]
 nox.options.default_venv_backend = "venv"
@@ -25,7 +33,7 @@ def demo(session: nox.Session) -> None:
 @nox.session
 def test(session: nox.Session) -> None:
     """Lint, type-check, build the docs, run the tests (extra pytest arguments pass through)."""
-    session.install("-e", ".[test,lint,docs]")
+    session.install("-e", ".[test,lint,docs,grpc]")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
@@ -39,4 +47,9 @@ def test(session: nox.Session) -> None:
             site,
             env={"NO_MKDOCS_2_WARNING": "1"},
         )
-    session.run("pytest", *session.posargs)
+    if os.environ.get("AGENTTRACE_E2E") == "0":
+        session.run("pytest", *session.posargs)
+        return
+    executable = phoenix.ensure_installed(Path(".nox") / f"phoenix-{phoenix.VERSION}")
+    with tempfile.TemporaryDirectory() as work, phoenix.running(executable, Path(work)) as server:
+        session.run("pytest", *session.posargs, env=server.environment())

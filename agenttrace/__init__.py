@@ -5,6 +5,7 @@ the GenAI semantic conventions, with agenttrace's outcome on top. See ``docs/`` 
 whole story.
 """
 
+from ._config import configure, force_flush, shutdown
 from ._decorators import agent, model_call, step, tool
 from ._internal import InternalError
 from ._operation import Kind, Operation, OperationScope, current, span
@@ -23,8 +24,11 @@ __all__ = [
     "__version__",
     "agent",
     "bind",
+    "configure",
     "current",
+    "force_flush",
     "model_call",
+    "shutdown",
     "span",
     "stats",
     "step",

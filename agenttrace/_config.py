@@ -1,102 +1,399 @@
-"""agenttrace's own settings: a frozen pydantic model read from ``AGENTTRACE_*`` variables.
+"""``configure()``, ``shutdown()`` and ``force_flush()``: the pipeline's lifecycle.
 
-A bad value is one :class:`~agenttrace.exceptions.ConfigurationError` that names the
-variable, the value and what is accepted. Settings are read once, lazily, the first time a
-decorated operation runs; when they are read that way (not through an explicit call) a bad
-value is logged once and the defaults are used instead, so a typo in the environment never
-breaks the host application at run time.
+``configure()`` builds an OpenTelemetry ``TracerProvider`` with agenttrace's export
+pipeline (the local file by default, OTLP with an endpoint) and installs it as the global
+provider, unless the application installed one already: then agenttrace attaches to it and
+leaves its processors and exporters alone. The SDK and the exporters are imported here, at
+configuration time, never by ``import agenttrace``.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import logging
-import os
-from typing import TYPE_CHECKING, Final
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from opentelemetry import trace
 
-from . import environment_variables as env
+from . import _runtime
+from ._internal import internal_error, logger
+from ._settings import Loaded, OtelSettings, load
 from .exceptions import ConfigurationError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from os import PathLike
 
-_logger: Final = logging.getLogger("agenttrace")
+    from opentelemetry.sdk.trace import SpanProcessor
+    from opentelemetry.sdk.trace.sampling import Sampler
+    from opentelemetry.trace import TracerProvider
 
-_BOOL_WORDS: Final = "true, false, 1, 0, yes, no, on, off"
+    from ._export import Counts, Pipeline, Sink
 
-
-class Settings(BaseModel):
-    """agenttrace's settings. Each field has an ``AGENTTRACE_*`` variable of the same name."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
-
-    disabled: bool = False
-    """Decorators call straight through (``AGENTTRACE_DISABLED``)."""
-    capture_content: bool = False
-    """Record arguments and return values (``AGENTTRACE_CAPTURE_CONTENT``)."""
-    capture_max_value_chars: int = Field(default=2048, ge=64, le=1_048_576)
-    """Characters kept of one captured value (``AGENTTRACE_CAPTURE_MAX_VALUE_CHARS``)."""
-    capture_max_span_chars: int = Field(default=16384, ge=256, le=16_777_216)
-    """Characters kept of all captured values of a span (``AGENTTRACE_CAPTURE_MAX_SPAN_CHARS``)."""
-    strict: bool = False
-    """Internal errors raise (``AGENTTRACE_STRICT``)."""
+DEFAULT_HTTP_ENDPOINT: Final = "http://localhost:4318/v1/traces"
+DEFAULT_GRPC_ENDPOINT: Final = "http://localhost:4317"
 
 
-_ENV_BY_FIELD: Final = {
-    "disabled": env.AGENTTRACE_DISABLED,
-    "capture_content": env.AGENTTRACE_CAPTURE_CONTENT,
-    "capture_max_value_chars": env.AGENTTRACE_CAPTURE_MAX_VALUE_CHARS,
-    "capture_max_span_chars": env.AGENTTRACE_CAPTURE_MAX_SPAN_CHARS,
-    "strict": env.AGENTTRACE_STRICT,
-}
+@dataclass
+class _Installed:
+    """What one ``configure()`` call set up."""
+
+    loaded: Loaded
+    provider: TracerProvider
+    owned: bool
+    """agenttrace created the provider (and so may shut it down)."""
+    pipeline: Pipeline | None
+    console: SpanProcessor | None
+    shut_down: bool = False
 
 
-def _accepted(field: str) -> str:
-    info = Settings.model_fields[field]
-    if info.annotation is bool:
-        return _BOOL_WORDS
-    low = high = None
-    for meta in info.metadata:
-        low = getattr(meta, "ge", low)
-        high = getattr(meta, "le", high)
-    return f"a whole number from {low} to {high}"
+class _State:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.installed: _Installed | None = None
+        self.at_exit_registered = False
+        self.set_global = True
+        """Install the provider as OpenTelemetry's global one (tests turn this off)."""
 
 
-def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
-    """Read the settings from ``AGENTTRACE_*`` variables.
+_state: Final = _State()
+
+
+def configure(
+    *,
+    service_name: str | None = None,
+    endpoint: str | None = None,
+    protocol: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    console: bool | None = None,
+    directory: str | PathLike[str] | None = None,
+    capture_content: bool | None = None,
+    shutdown_timeout: float | None = None,
+    tracer_provider: TracerProvider | None = None,
+) -> None:
+    """Set up export: the local file by default, OTLP when an endpoint is set.
+
+    Every argument is optional and overrides its environment variable; zero arguments
+    read everything from the environment. Calling it again with the same settings does
+    nothing; with other settings it raises, until :func:`shutdown` is called.
 
     Args:
-        environ: The environment to read; ``os.environ`` by default.
-
-    Returns:
-        The validated settings; unset variables take their defaults.
+        service_name: The ``service.name`` resource attribute (``OTEL_SERVICE_NAME``).
+        endpoint: The OTLP collector's base URL (``OTEL_EXPORTER_OTLP_ENDPOINT``);
+            ``/v1/traces`` is appended for HTTP unless the URL ends with it.
+        protocol: ``http/protobuf`` (default) or ``grpc`` (``OTEL_EXPORTER_OTLP_PROTOCOL``;
+            gRPC needs the ``agenttrace[grpc]`` extra).
+        headers: Sent with every export request (``OTEL_EXPORTER_OTLP_HEADERS``).
+        console: Print each finished agent run as a tree on stderr (``AGENTTRACE_CONSOLE``).
+        directory: Where the local trace file goes (``AGENTTRACE_DIR``).
+        capture_content: Record arguments and results (``AGENTTRACE_CAPTURE_CONTENT``).
+        shutdown_timeout: Seconds shutdown and flush may take (``AGENTTRACE_SHUTDOWN_TIMEOUT``).
+        tracer_provider: Attach to this provider instead of the global one.
 
     Raises:
-        ConfigurationError: A variable has a value that is not accepted.
+        ConfigurationError: A setting is not accepted, or agenttrace is already configured
+            with other settings.
+
+    Example:
+        >>> import agenttrace
+        >>> agenttrace.configure(service_name="support-bot")  # doctest: +SKIP
     """
-    environ = os.environ if environ is None else environ
-    raw = {
-        field: environ[name].strip()
-        for field, name in _ENV_BY_FIELD.items()
-        if environ.get(name, "").strip()
+    overrides: dict[str, object] = {
+        "service_name": service_name,
+        "endpoint": endpoint,
+        "protocol": protocol,
+        "console": console,
+        "dir": directory,
+        "capture_content": capture_content,
+        "shutdown_timeout": shutdown_timeout,
     }
-    try:
-        return Settings.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = str(first["loc"][0])
-        name = _ENV_BY_FIELD[field]
-        raise ConfigurationError(
-            f"{name}={raw.get(field)!r} is not accepted: {first['msg']}. "
-            f"Accepted: {_accepted(field)}."
-        ) from None
+    if headers is not None:
+        from ._otlp import format_headers  # noqa: PLC0415 (exporters load at configuration)
+
+        overrides["headers"] = format_headers(headers)
+    if endpoint is not None:
+        overrides["traces_exporter"] = "otlp"
+    loaded = load(overrides=overrides)
+    with _state.lock:
+        installed = _state.installed
+        if installed is not None and not installed.shut_down:
+            _check_same(installed, loaded, tracer_provider)
+            return
+        _state.installed = _install(loaded, tracer_provider)
+        if not _state.at_exit_registered:
+            atexit.register(_at_exit)
+            _state.at_exit_registered = True
 
 
-def settings_or_defaults() -> Settings:
-    """Read the settings from the environment, logging a bad value once and using defaults."""
+def _check_same(installed: _Installed, loaded: Loaded, provider: TracerProvider | None) -> None:
+    old, new = installed.loaded, loaded
+    changed = [
+        name
+        for model in ("settings", "otel")
+        for name, value in getattr(new, model)
+        if getattr(getattr(old, model), name) != value
+    ]
+    if provider is not None and provider is not installed.provider:
+        changed.append("tracer_provider")
+    if changed:
+        msg = (
+            f"agenttrace is already configured, with other values of: {', '.join(changed)}. "
+            "Call agenttrace.shutdown() before configuring it again."
+        )
+        raise ConfigurationError(msg)
+
+
+def _install(loaded: Loaded, given: TracerProvider | None) -> _Installed:
+    settings, otel = loaded.settings, loaded.otel
+    _runtime.apply_settings(
+        settings.model_copy(update={"disabled": settings.disabled or otel.sdk_disabled})
+    )
+    existing = given or trace.get_tracer_provider()
+    console = _console() if settings.console else None
+    if given is not None or not isinstance(existing, trace.ProxyTracerProvider):
+        _announce_attach(existing, loaded)
+        if console is not None and hasattr(existing, "add_span_processor"):
+            existing.add_span_processor(console)
+        _runtime.use_tracer_provider(existing)
+        return _Installed(loaded, existing, owned=False, pipeline=None, console=console)
+
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource  # noqa: PLC0415
+    from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
+
+    from ._export import Pipeline  # noqa: PLC0415
+
+    attributes = {SERVICE_NAME: otel.service_name} if otel.service_name else {}
+    provider = TracerProvider(
+        resource=Resource.create(attributes),
+        sampler=_sampler(otel),
+        shutdown_on_exit=False,
+    )
+    pipeline = None
+    sink = _sink(loaded)
+    if sink is not None:
+        pipeline = Pipeline(
+            sink,
+            max_queue_spans=otel.max_queue_size,
+            max_queue_bytes=settings.queue_max_bytes,
+            max_span_bytes=settings.span_max_bytes,
+            max_batch_spans=otel.max_export_batch_size,
+            schedule_delay=otel.schedule_delay_ms / 1000,
+            timeout=settings.shutdown_timeout,
+        )
+        provider.add_span_processor(pipeline)
+    if console is not None:
+        provider.add_span_processor(console)
+    if _state.set_global and isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        trace.set_tracer_provider(provider)
+    _runtime.use_tracer_provider(provider)
+    logger.debug("agenttrace: exporting to %s", sink.name if sink else "nowhere")
+    return _Installed(loaded, provider, owned=True, pipeline=pipeline, console=console)
+
+
+def _announce_attach(provider: object, loaded: Loaded) -> None:
+    export_settings = [
+        name
+        for name in ("endpoint", "traces_endpoint", "protocol", "headers", "traces_exporter")
+        if loaded.source(name) != "default"
+    ]
+    level = logging.WARNING if export_settings else logging.INFO
+    logger.log(
+        level,
+        "agenttrace: using the TracerProvider the application installed (%s.%s); its own "
+        "processors export the spans%s.",
+        type(provider).__module__,
+        type(provider).__qualname__,
+        f", so these settings are not used: {', '.join(export_settings)}"
+        if export_settings
+        else "",
+    )
+
+
+def _console() -> SpanProcessor:
+    from ._console import ConsoleRenderer  # noqa: PLC0415
+
+    return ConsoleRenderer()
+
+
+def _sampler(otel: OtelSettings) -> Sampler | None:
+    if otel.sampler is None:
+        return None
+    from opentelemetry.sdk.trace import sampling  # noqa: PLC0415
+
+    ratio = 1.0 if otel.sampler_arg is None else otel.sampler_arg
+    base: dict[str, Sampler] = {
+        "always_on": sampling.ALWAYS_ON,
+        "always_off": sampling.ALWAYS_OFF,
+        "traceidratio": sampling.TraceIdRatioBased(ratio),
+    }
+    name = otel.sampler
+    if name.startswith("parentbased_"):
+        return sampling.ParentBased(base[name.removeprefix("parentbased_")])
+    return base[name]
+
+
+def destination(loaded: Loaded) -> tuple[str, str | None]:
+    """Where spans go: (``file``, path), (``http/protobuf`` or ``grpc``, URL), (``none``, None)."""
+    settings, otel = loaded.settings, loaded.otel
+    if otel.traces_exporter == "none":
+        return "none", None
+    if otel.traces_exporter is None and not (otel.endpoint or otel.traces_endpoint):
+        from ._file import FILE_NAME  # noqa: PLC0415
+
+        return "file", str(Path(settings.dir).resolve() / FILE_NAME)
+    if otel.protocol == "grpc":
+        return "grpc", otel.traces_endpoint or otel.endpoint or DEFAULT_GRPC_ENDPOINT
+    if otel.traces_endpoint:
+        return "http/protobuf", otel.traces_endpoint
+    if otel.endpoint:
+        from ._otlp import traces_url  # noqa: PLC0415
+
+        return "http/protobuf", traces_url(otel.endpoint)
+    return "http/protobuf", DEFAULT_HTTP_ENDPOINT
+
+
+def _sink(loaded: Loaded) -> Sink | None:
+    kind, where = destination(loaded)
+    settings, otel = loaded.settings, loaded.otel
+    if kind == "none" or where is None:
+        return None
+    if kind == "file":
+        from ._file import JsonLinesFile  # noqa: PLC0415
+
+        return JsonLinesFile(
+            Path(where), max_bytes=settings.file_max_bytes, backups=settings.file_backups
+        )
+    from ._otlp import GrpcSink, HttpSender, HttpSink, parse_headers  # noqa: PLC0415
+
+    headers = parse_headers(otel.headers)
+    timeout = otel.timeout_ms / 1000
+    if kind == "grpc":
+        return GrpcSink(_grpc_exporter(where, headers, timeout, otel), where)
+    cert: tuple[str, str] | str | None = None
+    if otel.client_certificate and otel.client_key:
+        cert = (str(otel.client_certificate), str(otel.client_key))
+    elif otel.client_certificate:
+        cert = str(otel.client_certificate)
+    sender = HttpSender(
+        where,
+        headers=headers,
+        timeout=timeout,
+        gzip=otel.compression == "gzip",
+        verify=str(otel.certificate) if otel.certificate else True,
+        cert=cert,
+    )
+    return HttpSink(sender)
+
+
+def _grpc_exporter(
+    endpoint: str, headers: dict[str, str], timeout: float, otel: OtelSettings
+) -> Any:
     try:
-        return settings_from_env()
-    except ConfigurationError as exc:
-        _logger.error("agenttrace: %s Using the defaults for every setting.", exc)  # noqa: TRY400
-        return Settings()
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # noqa: PLC0415
+            OTLPSpanExporter,
+        )
+    except ImportError:
+        msg = (
+            "OTEL_EXPORTER_OTLP_PROTOCOL=grpc needs the gRPC exporter: "
+            "pip install 'agenttrace[grpc]'."
+        )
+        raise ConfigurationError(msg) from None
+    from grpc import Compression  # noqa: PLC0415
+
+    return OTLPSpanExporter(
+        endpoint=endpoint,
+        insecure=endpoint.startswith("http://"),
+        headers=headers,
+        timeout=timeout,
+        compression=Compression.Gzip if otel.compression == "gzip" else Compression.NoCompression,
+    )
+
+
+def shutdown(timeout: float | None = None) -> bool:
+    """Deliver what is queued, within ``timeout`` seconds, and stop exporting.
+
+    Registered to run at exit by :func:`configure`. A provider agenttrace attached to is
+    the application's to shut down and is left alone.
+
+    Args:
+        timeout: Seconds; ``AGENTTRACE_SHUTDOWN_TIMEOUT`` (2 s) by default.
+
+    Returns:
+        ``True`` when every queued span was delivered.
+    """
+    with _state.lock:
+        installed = _state.installed
+        if installed is None or installed.shut_down:
+            return True
+        installed.shut_down = True
+    if timeout is None:
+        timeout = installed.loaded.settings.shutdown_timeout
+    delivered = True
+    if installed.pipeline is not None:
+        delivered = installed.pipeline.close(timeout)
+    if installed.owned:
+        from ._export import bounded_call  # noqa: PLC0415
+
+        bounded_call(
+            getattr(installed.provider, "shutdown", _nothing), 0.1
+        )  # the console renderer; the pipeline is done
+    return delivered
+
+
+def _nothing() -> None:
+    pass
+
+
+def force_flush(timeout: float | None = None) -> bool:
+    """Export everything finished so far, waiting ``timeout`` seconds at most.
+
+    Args:
+        timeout: Seconds; ``AGENTTRACE_SHUTDOWN_TIMEOUT`` (2 s) by default.
+
+    Returns:
+        ``True`` when all of it was delivered in time; ``False`` when some could not be
+        delivered or the deadline came first.
+    """
+    installed = _state.installed
+    if installed is None:
+        return True
+    if timeout is None:
+        timeout = installed.loaded.settings.shutdown_timeout
+    if installed.pipeline is not None:
+        return installed.pipeline.force_flush(int(timeout * 1000))
+    flush = getattr(installed.provider, "force_flush", None)
+    if flush is None:
+        return True
+    from ._export import bounded_call  # noqa: PLC0415
+
+    result: list[bool] = []
+    bounded_call(lambda: result.append(bool(flush(int(timeout * 1000)))), timeout)
+    return bool(result and result[0])
+
+
+def pipeline_counts() -> Counts | None:
+    """The export pipeline's counters, when agenttrace set one up."""
+    installed = _state.installed
+    if installed is None or installed.pipeline is None:
+        return None
+    return installed.pipeline.counts()
+
+
+def _at_exit() -> None:
+    try:
+        shutdown()
+    except Exception as exc:  # never a traceback at exit, not even in strict mode
+        with contextlib.suppress(Exception):
+            internal_error("shutdown", exc)
+
+
+def reset() -> None:
+    """Shut down and forget the configuration (for tests)."""
+    shutdown(0.5)
+    with _state.lock:
+        _state.installed = None
+    _runtime.use_tracer_provider(None)

@@ -81,6 +81,41 @@ def internal_error(stage: str, exc: Exception) -> None:
         logger.debug("agenttrace: internal error in stage %r", stage, exc_info=exc)
 
 
+class _Limited:
+    """When each rate-limited message last went out, and how many were held back since."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.last: dict[str, float] = {}
+        self.held: dict[str, int] = {}
+
+
+_limited: Final = _Limited()
+
+
+def log_limited(key: str, message: str, *args: object, level: int = logging.WARNING) -> None:
+    """Log ``message`` at most once a minute per ``key``.
+
+    The message gets one more argument at the end: how many were held back since the last
+    time it went out. Never raises.
+
+    Args:
+        key: What the message is about; each key has its own minute.
+        message: A ``%``-format string whose last placeholder takes the held-back count.
+        *args: The other arguments of ``message``.
+        level: The logging level.
+    """
+    now = time.monotonic()
+    with _limited.lock:
+        last = _limited.last.get(key)
+        if last is not None and now - last < LOG_INTERVAL_SECONDS:
+            _limited.held[key] = _limited.held.get(key, 0) + 1
+            return
+        _limited.last[key] = now
+        held = _limited.held.pop(key, 0)
+    logger.log(level, message, *args, held)
+
+
 def internal_error_counts() -> dict[str, int]:
     """A copy of the internal-error counts by stage."""
     with _counters.lock:
@@ -93,3 +128,6 @@ def reset_internal_errors() -> None:
         _counters.errors.clear()
         _counters.last_logged.clear()
         _counters.suppressed.clear()
+    with _limited.lock:
+        _limited.last.clear()
+        _limited.held.clear()

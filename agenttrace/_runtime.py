@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Final
 from opentelemetry import trace
 
 from ._capture import CaptureLimits
-from ._config import Settings, settings_or_defaults
 from ._internal import set_strict
+from ._settings import Settings, settings_or_defaults
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer, TracerProvider

@@ -1,4 +1,4 @@
-"""``agenttrace.stats()``: counters of what agenttrace could not do, for health checks."""
+"""``agenttrace.stats()``: counters of what agenttrace did and could not do, for health checks."""
 
 from __future__ import annotations
 
@@ -8,7 +8,13 @@ from ._internal import internal_error_counts
 
 
 class Stats(BaseModel):
-    """A snapshot of agenttrace's counters."""
+    """A snapshot of agenttrace's counters.
+
+    The span counters cover the export pipeline that :func:`agenttrace.configure` set up
+    (they stay at zero when agenttrace attached to the application's own provider). At any
+    moment ``spans_started == spans_open + spans_queued + spans_exported + spans_failed +
+    sum(spans_dropped.values())``.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -17,11 +23,33 @@ class Stats(BaseModel):
 
     Each one cost telemetry only: the user's code ran and returned as if undecorated.
     """
+    destination: str = ""
+    """Where spans go (``file …``, ``otlp http/protobuf …``), or empty when not configured."""
+    spans_started: int = 0
+    """Spans recorded (sampled) since ``configure()``."""
+    spans_open: int = 0
+    """Started and not ended yet."""
+    spans_queued: int = 0
+    """Ended, waiting for export or being exported."""
+    spans_exported: int = 0
+    """Delivered: written to the file, or accepted by the collector."""
+    spans_failed: int = 0
+    """Sent and not delivered: refused, timed out, rejected by the collector."""
+    spans_dropped: dict[str, int] = Field(default_factory=dict)
+    """Never sent, by reason: ``queue_full``, ``too_large``, ``shutdown_deadline``,
+    ``after_shutdown``."""
+    export_failures: dict[str, int] = Field(default_factory=dict)
+    """Failed spans by what went wrong (``cannot connect``, ``HTTP 503``, ``timed out``…)."""
 
     @property
     def internal_errors_total(self) -> int:
         """All internal errors, whatever the stage."""
         return sum(self.internal_errors.values())
+
+    @property
+    def spans_lost(self) -> int:
+        """Spans that will never be delivered: failed plus dropped."""
+        return self.spans_failed + sum(self.spans_dropped.values())
 
 
 def stats() -> Stats:
@@ -32,4 +60,19 @@ def stats() -> Stats:
         >>> agenttrace.stats().internal_errors_total
         0
     """
-    return Stats(internal_errors=internal_error_counts())
+    from ._config import pipeline_counts  # noqa: PLC0415 (the package imports this module)
+
+    counts = pipeline_counts()
+    if counts is None:
+        return Stats(internal_errors=internal_error_counts())
+    return Stats(
+        internal_errors=internal_error_counts(),
+        destination=counts.destination,
+        spans_started=counts.started,
+        spans_open=counts.open,
+        spans_queued=counts.queued,
+        spans_exported=counts.exported,
+        spans_failed=counts.failed,
+        spans_dropped=counts.dropped,
+        export_failures=counts.failures,
+    )

@@ -9,6 +9,8 @@ Targets (printed with each figure):
 - sync no-op step: at most 1.3x raw OpenTelemetry's cost for one span;
 - sampled out (ALWAYS_OFF): at most 2 us added over the bare call;
 - 1 MB argument and result with capture on: within 1.5x of the same call with small arguments;
+- a step through agenttrace's export pipeline: at most 1.3x a raw span through the SDK's
+  BatchSpanProcessor;
 - no per-call memory growth over 100 000 calls.
 """
 
@@ -26,6 +28,7 @@ from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
     SimpleSpanProcessor,
     SpanExporter,
     SpanExportResult,
@@ -35,7 +38,9 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 import agenttrace
 from agenttrace import _runtime
-from agenttrace._config import Settings
+from agenttrace._export import Pipeline
+from agenttrace._otlp import Delivery
+from agenttrace._settings import Settings
 
 MB = "x" * 1_000_000
 PROSE = (
@@ -250,7 +255,54 @@ def timing_cases(calls: int, rounds: int) -> list[tuple[str, str, float, str, bo
             added <= 2.0,
         )
     )
+    rows.append(pipeline_case(calls, rounds))
     return rows
+
+
+class NullSink:
+    """A destination that takes everything at once: measures the pipeline, not a network."""
+
+    name = "null"
+
+    def export(self, spans: Sequence[ReadableSpan], deadline: float | None = None) -> Delivery:
+        del deadline
+        return Delivery(len(spans), 0)
+
+    def shutdown(self) -> None:
+        pass
+
+
+def pipeline_case(calls: int, rounds: int) -> tuple[str, str, float, str, bool]:
+    """A step through agenttrace's export pipeline against a raw span through the SDK's
+    BatchSpanProcessor, both exporting to nowhere on a worker thread."""
+    batch_provider = TracerProvider()
+    batch_provider.add_span_processor(BatchSpanProcessor(Discard()))
+    tracer = batch_provider.get_tracer("bench")
+    ours = TracerProvider()
+    pipeline = Pipeline(NullSink())
+    ours.add_span_processor(pipeline)
+    use(ours)
+
+    def noop() -> None:
+        return None
+
+    step = agenttrace.step(noop)
+
+    def raw() -> None:
+        with tracer.start_as_current_span("noop"):
+            noop()
+
+    best = best_per_call({"raw": loop(raw), "step": loop(step)}, calls, rounds, lambda: None)
+    batch_provider.shutdown()
+    pipeline.close(1.0)
+    ratio = best["step"] / best["raw"]
+    return (
+        "step via export pipeline",
+        f"{best['step'] * 1e6:.2f} us vs raw + BatchSpanProcessor {best['raw'] * 1e6:.2f} us",
+        ratio,
+        "<= 1.30x",
+        ratio <= 1.3,
+    )
 
 
 def memory_case(calls: int) -> tuple[str, str, float, str, bool]:

@@ -1,8 +1,9 @@
 """A small support agent: a step, a tool and a model call, traced with agenttrace.
 
 The model is a local fake OpenAI-compatible server, called through the real ``openai``
-client, so this runs offline. Spans go to a JSON file under ``.agenttrace/``, and a
-compact tree of the run is printed.
+client, so this runs offline. With no OTLP endpoint configured, spans go to the local
+OTLP/JSON-lines file ``.agenttrace/traces.jsonl``, and the run is printed as a tree.
+Set ``OTEL_EXPORTER_OTLP_ENDPOINT`` to send them to a collector instead.
 
     python examples/quickstart.py
 """
@@ -10,15 +11,9 @@ compact tree of the run is printed.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 from fake_model import FakeModelServer
-from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import agenttrace
 
@@ -56,42 +51,17 @@ def handle(client: Any, ticket: str) -> str:
     return str(response.choices[0].message.content)
 
 
-def print_tree(spans: tuple[ReadableSpan, ...]) -> None:
-    """Each span under its parent: name, outcome, duration."""
-    children: dict[int | None, list[ReadableSpan]] = {}
-    for span in spans:
-        children.setdefault(span.parent.span_id if span.parent else None, []).append(span)
-
-    def show(parent: int | None, depth: int) -> None:
-        for span in sorted(children.get(parent, []), key=lambda s: s.start_time or 0):
-            attributes = span.attributes or {}
-            millis = ((span.end_time or 0) - (span.start_time or 0)) / 1e6
-            name = f"{'  ' * depth}{span.name}"
-            outcome = attributes.get("agenttrace.outcome")
-            print(f"  {name:<34} {outcome!s:<7} {millis:7.2f} ms")
-            show(span.context.span_id, depth + 1)
-
-    show(None, 0)
-
-
 def main() -> int:
-    out = Path(".agenttrace") / "quickstart-spans.json"
-    out.parent.mkdir(exist_ok=True)
-    memory = InMemorySpanExporter()
-    provider = TracerProvider(resource=Resource.create({"service.name": "quickstart"}))
-    with out.open("w", encoding="utf-8") as file:
-        provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter(out=file)))
-        provider.add_span_processor(SimpleSpanProcessor(memory))
-        trace.set_tracer_provider(provider)
-        with FakeModelServer() as server:
-            answer = handle(server.client(), "Where is my order A-1001?")
-        provider.shutdown()
-    spans = memory.get_finished_spans()
+    # No endpoint configured: spans go to .agenttrace/traces.jsonl, and the console
+    # renderer prints each finished run as a tree on stderr.
+    agenttrace.configure(service_name="quickstart", console=True)
+    with FakeModelServer() as server:
+        answer = handle(server.client(), "Where is my order A-1001?")
     print(f"agent answered: {answer}")
-    print(f"{len(spans)} spans:")
-    print_tree(spans)
-    print(f"traces written to {out.resolve()}")
-    return 0 if len(spans) == 4 else 1
+    delivered = agenttrace.shutdown()
+    stats = agenttrace.stats()
+    print(f"{stats.spans_exported} spans written to {stats.destination.removeprefix('file ')}")
+    return 0 if delivered and stats.spans_exported == 4 else 1
 
 
 if __name__ == "__main__":

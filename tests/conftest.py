@@ -14,8 +14,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from agenttrace import _runtime
-from agenttrace._config import Settings
 from agenttrace._internal import reset_internal_errors
+from agenttrace._settings import Settings
 
 # CI runs the same examples every time (a failure there is reproducible); locally each run
 # explores new ones. Every failure found is pinned as an explicit example.

@@ -10,7 +10,8 @@ ROOT = Path(__file__).parents[1]
 
 
 def test_quickstart_runs_and_reports_its_trace(tmp_path: Path) -> None:
-    """The quickstart answers through the fake model and writes its four spans to a file."""
+    """The quickstart answers through the fake model, prints the run as a tree and writes its
+    four spans to the local trace file."""
     result = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "quickstart.py")],
         capture_output=True,
@@ -23,15 +24,15 @@ def test_quickstart_runs_and_reports_its_trace(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("agent answered: Thanks for reaching out.")
-    tree = [line.strip().rsplit(None, 3)[:2] for line in lines[2:6]]
-    assert tree == [
-        ["invoke_agent support-bot", "ok"],
-        ["classify", "ok"],
-        ["execute_tool lookup_order", "ok"],
-        ["chat gpt-4o-mini", "ok"],
+    tree = [line.split("  ") for line in result.stderr.splitlines()]
+    assert [(row[0], row[1], row[3]) for row in tree] == [
+        ("invoke_agent support-bot", "agent", "ok"),
+        ("├─ classify", "step", "ok"),
+        ("├─ execute_tool lookup_order", "tool", "ok"),
+        ("└─ chat gpt-4o-mini", "model_call", "ok"),
     ]
-    written = tmp_path / ".agenttrace" / "quickstart-spans.json"
-    assert f"traces written to {written}" == lines[-1]
+    written = tmp_path / ".agenttrace" / "traces.jsonl"
+    assert f"4 spans written to {written}" == lines[-1]
     assert written.read_text().count('"agenttrace.kind"') == 4
 
 
@@ -53,5 +54,6 @@ def test_overhead_benchmark_runs() -> None:
         "1 MB arg+result, capture on",
         "1 MB prose arg+result",
         "sampled out (ALWAYS_OFF)",
+        "step via export pipeline",
         "memory over calls",
     ]

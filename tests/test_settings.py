@@ -9,7 +9,7 @@ import pytest
 import agenttrace
 from agenttrace import _runtime
 from agenttrace import environment_variables as env
-from agenttrace._config import Settings, settings_from_env
+from agenttrace._settings import Settings, settings_from_env
 from tests.conftest import Recorder
 
 
