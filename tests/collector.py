@@ -52,6 +52,7 @@ class Collector:
         self._held: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
+        self._flapping = threading.Event()
 
     @property
     def url(self) -> str:
@@ -91,17 +92,24 @@ class Collector:
     def flap(self, up: float, down: float) -> None:
         """Alternate between answering and dropping connections."""
 
+        done = threading.Event()
+        self._flapping = done
+
         def run() -> None:
-            while not self._stop.is_set():
+            while not done.is_set() and not self._stop.is_set():
                 self.mode = "up"
-                if self._stop.wait(up):
-                    return
+                if done.wait(up) or self._stop.is_set():
+                    break
                 self.mode = "reset"
-                if self._stop.wait(down):
-                    return
+                done.wait(down)
             self.mode = "up"
 
         self._spawn(run)
+
+    def steady(self) -> None:
+        """Stop flapping and stay up."""
+        self._flapping.set()
+        self._threads[-1].join(5)
 
     def stop(self) -> None:
         self._stop.set()
