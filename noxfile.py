@@ -16,7 +16,7 @@ from pathlib import Path
 import nox
 
 sys.path.insert(0, str(Path(__file__).parent / "tests" / "e2e"))
-import phoenix
+import phoenix  # tests/e2e/phoenix.py: standard library only, so it runs under nox too
 
 nox.options.sessions = ["test"]
 nox.options.default_venv_backend = "venv"
@@ -50,6 +50,7 @@ def test(session: nox.Session) -> None:
     if os.environ.get("AGENTTRACE_E2E") == "0":
         session.run("pytest", *session.posargs)
         return
-    executable = phoenix.ensure_installed(Path(".nox") / f"phoenix-{phoenix.VERSION}")
-    with tempfile.TemporaryDirectory() as work, phoenix.running(executable, Path(work)) as server:
+    venv = Path(__file__).parent / ".nox" / f"phoenix-{phoenix.VERSION}"
+    phoenix.ensure_installed(venv)
+    with tempfile.TemporaryDirectory() as work, phoenix.running(venv, Path(work)) as server:
         session.run("pytest", *session.posargs, env=server.environment())

@@ -1,4 +1,9 @@
-"""Fixtures for the tests that run against Phoenix, a real OTLP backend."""
+"""Fixtures for the tests that run against Phoenix, a real OTLP backend.
+
+``nox -s test`` starts Phoenix and tells the tests where it is through two environment
+variables (see ``phoenix.py`` next to this file). Without them the tests skip, unless
+``AGENTTRACE_E2E_REQUIRED=1`` says they must run, as in CI.
+"""
 
 from __future__ import annotations
 
@@ -14,52 +19,94 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.phoenix import GRPC_VARIABLE, URL_VARIABLE
+
+REQUIRED_VARIABLE = "AGENTTRACE_E2E_REQUIRED"
+
+# Phoenix is reached over loopback; a proxy from the environment must not get in between.
+_LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
 
 @dataclass(frozen=True)
 class PhoenixClient:
-    """Where to send spans, and a bounded way to read them back."""
+    """Where to send spans to Phoenix, and a bounded way to read them back.
+
+    Attributes:
+        http_url: Base URL, ``http://127.0.0.1:PORT``.
+        grpc_endpoint: OTLP/gRPC address, ``127.0.0.1:PORT``.
+    """
 
     http_url: str
     grpc_endpoint: str
 
     @property
     def otlp_http_endpoint(self) -> str:
+        """The OTLP/HTTP traces endpoint, ``{http_url}/v1/traces``."""
         return f"{self.http_url}/v1/traces"
 
     def spans(
         self, project: str, *, trace_id: str | None = None, expect: int = 1, timeout: float = 30.0
     ) -> list[dict[str, Any]]:
-        """Poll until at least ``expect`` spans of ``project`` are stored."""
-        query = {"limit": "1000", **({"trace_id": trace_id} if trace_id else {})}
-        url = f"{self.http_url}/v1/projects/{project}/spans?{urllib.parse.urlencode(query)}"
-        found: list[dict[str, Any]] = []
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            try:
-                with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310
-                    found = json.load(answer)["data"]
-            except urllib.error.HTTPError as error:
-                if error.code != 404:
-                    raise
-            if len(found) >= expect:
-                return found
+        """The spans Phoenix stored for ``project``, once at least ``expect`` have arrived.
+
+        Args:
+            project: Project name, as sent in ``x-project-name`` or
+                ``openinference.project.name``.
+            trace_id: Only this trace (32 hex digits).
+            expect: How many spans to wait for.
+            timeout: Seconds to wait before giving up.
+
+        Returns:
+            The spans as Phoenix's REST API returns them (``name``, ``context``,
+            ``attributes``, ...).
+
+        Raises:
+            AssertionError: Fewer than ``expect`` spans arrived within ``timeout``.
+        """
+        query = {"limit": "1000"} | ({"trace_id": trace_id} if trace_id else {})
+        url = (
+            f"{self.http_url}/v1/projects/{urllib.parse.quote(project, safe='')}/spans"
+            f"?{urllib.parse.urlencode(query)}"
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            found = _get_spans(url)
+            if len(found) >= expect or time.monotonic() > deadline:
+                break
             time.sleep(0.2)
-        msg = f"expected {expect} spans in project {project!r}, got {len(found)}: {found}"
-        raise AssertionError(msg)
+        if len(found) < expect:
+            msg = f"expected {expect} spans in project {project!r} after {timeout} s, got {found}"
+            raise AssertionError(msg)
+        return found
+
+
+def _get_spans(url: str) -> list[dict[str, Any]]:
+    try:
+        with _LOOPBACK.open(url, timeout=5) as answer:
+            data: list[dict[str, Any]] = json.load(answer)["data"]
+    except urllib.error.HTTPError as error:
+        if error.code == 404:  # the project does not exist until its first span arrives
+            return []
+        raise
+    return data
 
 
 @pytest.fixture(scope="session")
 def phoenix() -> PhoenixClient:
-    url = os.environ.get("AGENTTRACE_E2E_PHOENIX_URL")
-    grpc = os.environ.get("AGENTTRACE_E2E_PHOENIX_GRPC")
+    """The running Phoenix; skips (fails if required) when there is none."""
+    url, grpc = os.environ.get(URL_VARIABLE), os.environ.get(GRPC_VARIABLE)
     if not url or not grpc:
-        message = "Phoenix is not running (nox -s test starts it; AGENTTRACE_E2E=0 skips it)"
-        if os.environ.get("AGENTTRACE_E2E_REQUIRED") == "1":
-            pytest.fail(message + ", and AGENTTRACE_E2E_REQUIRED=1")
-        pytest.skip(message)
-    return PhoenixClient(url, grpc)
+        reason = (
+            f"no Phoenix to test against: {URL_VARIABLE} and {GRPC_VARIABLE} are not set"
+            " (`nox -s test` starts Phoenix and sets them)"
+        )
+        if os.environ.get(REQUIRED_VARIABLE) == "1":
+            pytest.fail(f"{reason}, but {REQUIRED_VARIABLE}=1 requires the end-to-end tests")
+        pytest.skip(reason)
+    return PhoenixClient(http_url=url, grpc_endpoint=grpc)
 
 
 @pytest.fixture
 def phoenix_project() -> str:
+    """A project name of the test's own, so it reads back only its own spans."""
     return f"t-{uuid.uuid4().hex}"
