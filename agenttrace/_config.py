@@ -272,7 +272,7 @@ def _sink(loaded: Loaded) -> Sink | None:
     headers = parse_headers(otel.headers)
     timeout = otel.timeout_ms / 1000
     if kind == "grpc":
-        return GrpcSink(_grpc_exporter(where, headers, timeout, otel), where)
+        return GrpcSink(grpc_exporter(where, headers, timeout, otel), where)
     cert: tuple[str, str] | str | None = None
     if otel.client_certificate and otel.client_key:
         cert = (str(otel.client_certificate), str(otel.client_key))
@@ -289,7 +289,7 @@ def _sink(loaded: Loaded) -> Sink | None:
     return HttpSink(sender)
 
 
-def _grpc_exporter(
+def grpc_exporter(
     endpoint: str, headers: dict[str, str], timeout: float, otel: OtelSettings
 ) -> Any:
     try:

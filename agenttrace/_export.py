@@ -57,6 +57,12 @@ class Sink(Protocol):
     def export(self, spans: Sequence[ReadableSpan], deadline: float | None = None) -> Delivery:
         """Deliver ``spans``; never wait past ``deadline`` (a ``time.monotonic()`` value)."""
 
+    def limit(self, deadline: float) -> None:
+        """Shutdown has begun: never wait past ``deadline`` from now on."""
+
+    def after_fork(self) -> None:
+        """In a forked child: drop what is shared with the parent (connections, locks)."""
+
     def shutdown(self) -> None:
         """Release connections and files."""
 
@@ -381,9 +387,7 @@ class Pipeline(SpanProcessor):
             self._deadline = end
             failures = self._failed_batches
             self._cond.notify_all()
-            limit = getattr(self.sink, "limit", None)
-            if limit is not None:
-                limit(end)
+            self.sink.limit(end)
             while (self._queue or self._in_flight) and (remaining := end - time.monotonic()) > 0:
                 self._cond.wait(remaining)
             abandoned = len(self._queue)
@@ -436,9 +440,7 @@ class Pipeline(SpanProcessor):
         still_open = self._started - self._ended
         self._init_state()
         self._started, self._ended = still_open, 0
-        reset = getattr(self.sink, "after_fork", None)
-        if reset is not None:
-            reset()
+        self.sink.after_fork()
 
 
 def _call_weak(method: weakref.WeakMethod[Callable[[], None]]) -> None:

@@ -111,6 +111,14 @@ class JsonLinesFile:
             os.close(self._fd)
             self._fd = self._inode = None
 
+    def limit(self, deadline: float) -> None:
+        """Nothing to do: a local write does not wait on anyone."""
+        del deadline
+
+    def after_fork(self) -> None:
+        """A new lock in a forked child; the open file appends as well from there."""
+        self._lock = threading.Lock()
+
     def shutdown(self) -> None:
         """Close the file."""
         with self._lock:

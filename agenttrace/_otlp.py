@@ -194,15 +194,25 @@ class HttpSender:
         self.url = url
         self._timeout = timeout
         self._gzip = gzip
-        self._session = requests.Session()
-        self._session.verify = verify
-        self._session.cert = cert
+        self._verify = verify
+        self._cert = cert
+        self._session = self._new_session()
         self._headers = {"Content-Type": "application/x-protobuf", **(headers or {})}
         if gzip:
             self._headers["Content-Encoding"] = "gzip"
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._cap = float("inf")
+
+    def _new_session(self) -> requests.Session:
+        session = requests.Session()
+        session.verify = self._verify
+        session.cert = self._cert
+        return session
+
+    def after_fork(self) -> None:
+        """In a forked child: new connections, never the parent's sockets."""
+        self._session = self._new_session()
 
     def limit(self, deadline: float) -> None:
         """From now on, never wait past ``deadline`` (a ``time.monotonic()`` value).
@@ -311,6 +321,10 @@ class HttpSink:
         """Never wait past ``deadline`` from now on (shutdown has begun)."""
         self.sender.limit(deadline)
 
+    def after_fork(self) -> None:
+        """New connections in a forked child."""
+        self.sender.after_fork()
+
     def shutdown(self) -> None:
         """Stop the sender."""
         self.sender.shutdown()
@@ -332,6 +346,13 @@ class GrpcSink:
         if getattr(result, "name", "") == "SUCCESS":
             return Delivery(len(spans), 0)
         return Delivery(0, len(spans), "gRPC export failed")
+
+    def limit(self, deadline: float) -> None:
+        """Nothing to do: the exporter's own timeout bounds each call."""
+        del deadline
+
+    def after_fork(self) -> None:
+        """Nothing to do: gRPC handles forks itself (``GRPC_ENABLE_FORK_SUPPORT``)."""
 
     def shutdown(self) -> None:
         """Shut the exporter down."""

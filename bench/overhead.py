@@ -268,6 +268,12 @@ class NullSink:
         del deadline
         return Delivery(len(spans), 0)
 
+    def limit(self, deadline: float) -> None:
+        pass
+
+    def after_fork(self) -> None:
+        pass
+
     def shutdown(self) -> None:
         pass
 

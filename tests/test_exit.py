@@ -29,6 +29,15 @@ def start(endpoint: str, how: str) -> subprocess.Popen[str]:
     )
 
 
+def signal_when_ready(process: subprocess.Popen[str]) -> float:
+    """Wait for the program's ``ready``, send SIGTERM; the monotonic time it was sent."""
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "ready"
+    signalled = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    return signalled
+
+
 def finish(process: subprocess.Popen[str]) -> tuple[int, str, str, float]:
     """Wait for the exit: (code, stdout, stderr, monotonic time of the exit)."""
     try:
@@ -63,10 +72,7 @@ def test_sigterm_with_the_applications_handler_exits_in_time(mode: str) -> None:
     up) or given up on at the deadline (blackhole); no traceback."""
     with running(mode) as collector:
         process = start(collector.url, "sigterm")
-        assert process.stdout is not None
-        assert process.stdout.readline().strip() == "ready"
-        signalled = time.monotonic()
-        process.send_signal(signal.SIGTERM)
+        signalled = signal_when_ready(process)
         returncode, _, err, exited = finish(process)
         received = collector.received
 
@@ -77,13 +83,10 @@ def test_sigterm_with_the_applications_handler_exits_in_time(mode: str) -> None:
 
 def test_sigterm_without_a_handler_ends_the_process_at_once() -> None:
     """With Python's default SIGTERM disposition the process dies at once: no flush (see
-    docs/backends.md for installing a handler)."""
+    docs/reliability.md for installing a handler)."""
     with running("up") as collector:
         process = start(collector.url, "sigterm_default")
-        assert process.stdout is not None
-        assert process.stdout.readline().strip() == "ready"
-        signalled = time.monotonic()
-        process.send_signal(signal.SIGTERM)
+        signalled = signal_when_ready(process)
         returncode, _, _, exited = finish(process)
 
     assert (returncode, exited - signalled < 0.5) == (-signal.SIGTERM, True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import threading
 import time
 import tracemalloc
@@ -333,3 +334,39 @@ def test_the_size_estimate_fast_path_matches_the_public_api() -> None:
     # span, name; 8 per attribute + keys + string values; event, its name, its attribute
     expected = 96 + 4 + (8 * 3 + (1 + 3) + 1 + (1 + 2 + 1)) + (48 + 1 + (8 + 1 + 2))
     assert (expected, expected) == (estimate_size(span), estimate_size(public))  # type: ignore[arg-type]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX only")
+# Python 3.12+ warns about fork() with threads running (the collector's, the worker): the
+# gunicorn --preload pattern this test reproduces does exactly that.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_child_sends_its_own_spans_and_not_the_parents(configure: Configure) -> None:
+    """10 spans queued in the parent, fork, 10 in the child, 10 more in the parent: the
+    collector gets each of the 30 exactly once (the child starts with an empty queue)."""
+    with running("up") as collector:
+        configure(endpoint=collector.url)
+        for n in range(10):
+            with agenttrace.span(f"parent-before-{n}"):
+                pass
+        pid = os.fork()
+        if pid == 0:  # the child: its own spans, its own worker, then straight out
+            code = 1
+            try:
+                for n in range(10):
+                    with agenttrace.span(f"child-{n}"):
+                        pass
+                code = 0 if agenttrace.shutdown() else 1
+            finally:
+                os._exit(code)
+        for n in range(10):
+            with agenttrace.span(f"parent-after-{n}"):
+                pass
+        _, status = os.waitpid(pid, 0)
+        assert agenttrace.shutdown() is True
+
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert sorted(collector.names) == sorted(
+            [f"parent-before-{n}" for n in range(10)]
+            + [f"child-{n}" for n in range(10)]
+            + [f"parent-after-{n}" for n in range(10)]
+        )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 from agenttrace._config import destination
 from agenttrace._settings import DEFAULT, Loaded, is_secret, load, variables
@@ -19,8 +18,6 @@ def _shown(name: str, value: object) -> str:
         return f"<{len(str(value).split(','))} set, values hidden>"
     if isinstance(value, bool):
         return str(value).lower()
-    if isinstance(value, Path):
-        return str(value)
     return str(value)
 
 
@@ -47,9 +44,9 @@ def run_check(*, as_json: bool) -> int:
     loaded = load()
     kind, where = destination(loaded)
     if kind == "grpc":
-        from agenttrace._config import _grpc_exporter  # noqa: PLC0415
+        from agenttrace._config import grpc_exporter  # noqa: PLC0415
 
-        _grpc_exporter(where or "", {}, 1.0, loaded.otel)  # raises without the extra
+        grpc_exporter(where or "", {}, 1.0, loaded.otel)  # raises without the extra
     table = rows(loaded)
     if as_json:
         json.dump({"destination": {"kind": kind, "where": where}, "settings": table}, sys.stdout)
