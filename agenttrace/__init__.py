@@ -6,7 +6,9 @@ whole story.
 """
 
 from ._config import configure, force_flush, shutdown
+from ._contracts import Contract, ModeContract, contracts
 from ._decorators import agent, model_call, step, tool
+from ._failures import Escalation, Failure, FailureMode, Human, Outcome, Retry, human
 from ._internal import InternalError
 from ._operation import Kind, Operation, OperationScope, current, span
 from ._propagation import bind
@@ -16,17 +18,27 @@ from .exceptions import ConfigurationError
 
 __all__ = [
     "ConfigurationError",
+    "Contract",
+    "Escalation",
+    "Failure",
+    "FailureMode",
+    "Human",
     "InternalError",
     "Kind",
+    "ModeContract",
     "Operation",
     "OperationScope",
+    "Outcome",
+    "Retry",
     "Stats",
     "__version__",
     "agent",
     "bind",
     "configure",
+    "contracts",
     "current",
     "force_flush",
+    "human",
     "model_call",
     "shutdown",
     "span",

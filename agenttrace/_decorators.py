@@ -14,13 +14,15 @@ that leaves a decorated function is the very object the function raised.
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncGenerator, Callable, Generator, Mapping
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
 
 import wrapt
 from opentelemetry import context as otel_context
 
-from ._operation import Kind, OperationSpec, begin, make_spec
+from ._contracts import register
+from ._handling import handled_async, handled_sync
+from ._operation import Kind, OperationSpec, begin, enter_quiet, exit_quiet, make_spec, quiet
 from ._runtime import resolve, state
 
 if TYPE_CHECKING:
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
 
     from opentelemetry.context import Context
     from opentelemetry.util.types import AttributeValue
+
+    from ._failures import FailureMode, Human, Retry
 
     P = ParamSpec("P")
 
@@ -38,10 +42,16 @@ _SHAPES: Final = "a function, coroutine function, generator function or async ge
 
 
 def _sync(spec: OperationSpec) -> Wrapper:
+    stand_in = quiet(spec)
+
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         operation = begin(spec, instance, args, kwargs)
         if operation is None:
-            return wrapped(*args, **kwargs)
+            token = enter_quiet(stand_in)
+            try:
+                return wrapped(*args, **kwargs)
+            finally:
+                exit_quiet(token)
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
@@ -56,12 +66,18 @@ def _sync(spec: OperationSpec) -> Wrapper:
 
 
 def _coroutine(spec: OperationSpec) -> Wrapper:
+    stand_in = quiet(spec)
+
     async def wrapper(
         wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         operation = begin(spec, instance, args, kwargs)
         if operation is None:
-            return await wrapped(*args, **kwargs)
+            token = enter_quiet(stand_in)
+            try:
+                return await wrapped(*args, **kwargs)
+            finally:
+                exit_quiet(token)
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:
@@ -214,6 +230,16 @@ async def _traced_async_generator(  # noqa: C901, PLR0912 (as _traced_generator)
 
 
 def _wrapper_for(spec: OperationSpec, function: Callable[..., Any]) -> Wrapper:
+    if spec.policy is not None:
+        if inspect.isasyncgenfunction(function) or inspect.isgeneratorfunction(function):
+            raise TypeError(
+                f"agenttrace.{spec.kind.value}({spec.name!r}): failure_modes, retry and "
+                "fallbacks apply to functions and coroutine functions, not generators (what a "
+                "generator yielded is consumed before it fails, so it cannot be re-run)"
+            )
+        if inspect.iscoroutinefunction(function):
+            return handled_async(spec)
+        return handled_sync(spec)
     if inspect.isasyncgenfunction(function):
         return _async_generator(spec)
     if inspect.isgeneratorfunction(function):
@@ -234,21 +260,36 @@ def _decorate(kind: Kind, target: Any, name: str | None, options: dict[str, Any]
         name = getattr(function, "__name__", None)
         if not isinstance(name, str):
             raise TypeError(f"agenttrace.{kind.value}: give a name for {type(function).__name__}")
-    spec = make_spec(kind, name, func=target, **options)
-    return wrapt.FunctionWrapper(target, _wrapper_for(spec, function))
+    is_async = inspect.iscoroutinefunction(function)
+    spec = make_spec(kind, name, func=target, is_async=is_async, **options)
+    wrapper = wrapt.FunctionWrapper(target, _wrapper_for(spec, function))
+    # Names a decorated function used as a fallback (wrapt keeps _self_ attributes).
+    wrapper._self_agenttrace_spec = spec  # type: ignore[attr-defined]
+    register(spec, function)
+    return wrapper
 
 
 def _apply(kind: Kind, target: Any, options: dict[str, Any]) -> Any:
     if target is None or isinstance(target, str):
         name = target
-        # Check the options now, so a bad one is reported where the decorator is written.
-        make_spec(kind, "check" if name is None else name, **options)
+        # Check the options now, so a bad one is reported where the decorator is written
+        # (whether the function is async is known only when it comes: allow both).
+        where = None if name is not None else f"agenttrace.{kind.value}(...)"
+        make_spec(kind, "unnamed" if name is None else name, is_async=True, where=where, **options)
 
         def decorate(function: Any) -> Any:
             return _decorate(kind, function, name, options)
 
         return decorate
     return _decorate(kind, target, None, options)
+
+
+def _handling_options(
+    failure_modes: Sequence[FailureMode] | None,
+    retry: Retry | None,
+    fallbacks: Sequence[Callable[..., Any] | Human] | None,
+) -> dict[str, Any]:
+    return {"failure_modes": failure_modes, "retry": retry, "fallbacks": fallbacks}
 
 
 # The overloads give both forms exact types: bare, the decorated function keeps its
@@ -265,6 +306,9 @@ def agent(
     description: str | None = None,
     capture: bool | None = None,
     attributes: Mapping[str, AttributeValue] | None = None,
+    failure_modes: Sequence[FailureMode] | None = None,
+    retry: Retry | None = None,
+    fallbacks: Sequence[Callable[..., Any] | Human] | None = None,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 def agent(
     func_or_name: Any = None,
@@ -273,6 +317,9 @@ def agent(
     description: str | None = None,
     capture: bool | None = None,
     attributes: Mapping[str, AttributeValue] | None = None,
+    failure_modes: Sequence[FailureMode] | None = None,
+    retry: Retry | None = None,
+    fallbacks: Sequence[Callable[..., Any] | Human] | None = None,
 ) -> Any:
     """Trace each call as one invocation of an agent: an ``invoke_agent {name}`` span.
 
@@ -283,6 +330,12 @@ def agent(
         capture: Record arguments and return value; ``None`` follows
             ``AGENTTRACE_CAPTURE_CONTENT``.
         attributes: Static span attributes.
+        failure_modes: The declared ways this operation can fail
+            (:class:`~agenttrace.FailureMode`); see ``docs/failure-modes.md``.
+        retry: How ``retry`` failure modes re-run it (:class:`~agenttrace.Retry`).
+        fallbacks: Tried in order when a failure is to fall back (or retries run out):
+            functions with the same signature, decorated operations, or
+            :func:`~agenttrace.human` hand-offs.
 
     Example:
         >>> import agenttrace
@@ -290,7 +343,12 @@ def agent(
         ... def handle(ticket: str) -> str:
         ...     return "answer"
     """
-    options = {"description": description, "capture": capture, "attributes": attributes}
+    options = {
+        "description": description,
+        "capture": capture,
+        "attributes": attributes,
+        **_handling_options(failure_modes, retry, fallbacks),
+    }
     return _apply(Kind.AGENT, func_or_name, options)
 
 
@@ -303,6 +361,9 @@ def step(
     *,
     capture: bool | None = None,
     attributes: Mapping[str, AttributeValue] | None = None,
+    failure_modes: Sequence[FailureMode] | None = None,
+    retry: Retry | None = None,
+    fallbacks: Sequence[Callable[..., Any] | Human] | None = None,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 def step(
     func_or_name: Any = None,
@@ -310,6 +371,9 @@ def step(
     *,
     capture: bool | None = None,
     attributes: Mapping[str, AttributeValue] | None = None,
+    failure_modes: Sequence[FailureMode] | None = None,
+    retry: Retry | None = None,
+    fallbacks: Sequence[Callable[..., Any] | Human] | None = None,
 ) -> Any:
     """Trace each call as a step of agent logic: a ``{name}`` span, ``agenttrace.kind=step``.
 
@@ -319,6 +383,12 @@ def step(
         capture: Record arguments and return value; ``None`` follows
             ``AGENTTRACE_CAPTURE_CONTENT``.
         attributes: Static span attributes.
+        failure_modes: The declared ways this operation can fail
+            (:class:`~agenttrace.FailureMode`); see ``docs/failure-modes.md``.
+        retry: How ``retry`` failure modes re-run it (:class:`~agenttrace.Retry`).
+        fallbacks: Tried in order when a failure is to fall back (or retries run out):
+            functions with the same signature, decorated operations, or
+            :func:`~agenttrace.human` hand-offs.
 
     Example:
         >>> import agenttrace
@@ -326,7 +396,12 @@ def step(
         ... def classify(ticket: str) -> str:
         ...     return "billing"
     """
-    return _apply(Kind.STEP, func_or_name, {"capture": capture, "attributes": attributes})
+    options = {
+        "capture": capture,
+        "attributes": attributes,
+        **_handling_options(failure_modes, retry, fallbacks),
+    }
+    return _apply(Kind.STEP, func_or_name, options)
 
 
 @overload
@@ -339,6 +414,9 @@ def tool(
     description: str | None = None,
     capture: bool | None = None,
     attributes: Mapping[str, AttributeValue] | None = None,
+    failure_modes: Sequence[FailureMode] | None = None,
+    retry: Retry | None = None,
+    fallbacks: Sequence[Callable[..., Any] | Human] | None = None,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 def tool(
     func_or_name: Any = None,
@@ -347,6 +425,9 @@ def tool(
     description: str | None = None,
     capture: bool | None = None,
     attributes: Mapping[str, AttributeValue] | None = None,
+    failure_modes: Sequence[FailureMode] | None = None,
+    retry: Retry | None = None,
+    fallbacks: Sequence[Callable[..., Any] | Human] | None = None,
 ) -> Any:
     """Trace each call as a tool execution: an ``execute_tool {name}`` span.
 
@@ -359,6 +440,12 @@ def tool(
         description: ``gen_ai.tool.description`` (default: the docstring's first line).
         capture: Record arguments and result; ``None`` follows ``AGENTTRACE_CAPTURE_CONTENT``.
         attributes: Static span attributes.
+        failure_modes: The declared ways this operation can fail
+            (:class:`~agenttrace.FailureMode`); see ``docs/failure-modes.md``.
+        retry: How ``retry`` failure modes re-run it (:class:`~agenttrace.Retry`).
+        fallbacks: Tried in order when a failure is to fall back (or retries run out):
+            functions with the same signature, decorated operations, or
+            :func:`~agenttrace.human` hand-offs.
 
     Example:
         >>> import agenttrace
@@ -366,7 +453,12 @@ def tool(
         ... def lookup_order(order_id: str) -> dict[str, str]:
         ...     return {"id": order_id, "status": "shipped"}
     """
-    options = {"description": description, "capture": capture, "attributes": attributes}
+    options = {
+        "description": description,
+        "capture": capture,
+        "attributes": attributes,
+        **_handling_options(failure_modes, retry, fallbacks),
+    }
     return _apply(Kind.TOOL, func_or_name, options)
 
 
@@ -382,6 +474,9 @@ def model_call(
     operation: str | None = None,
     capture: bool | None = None,
     attributes: Mapping[str, AttributeValue] | None = None,
+    failure_modes: Sequence[FailureMode] | None = None,
+    retry: Retry | None = None,
+    fallbacks: Sequence[Callable[..., Any] | Human] | None = None,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 def model_call(
     func_or_name: Any = None,
@@ -392,6 +487,9 @@ def model_call(
     operation: str | None = None,
     capture: bool | None = None,
     attributes: Mapping[str, AttributeValue] | None = None,
+    failure_modes: Sequence[FailureMode] | None = None,
+    retry: Retry | None = None,
+    fallbacks: Sequence[Callable[..., Any] | Human] | None = None,
 ) -> Any:
     """Trace each call as one call to a model: a ``{operation} {model}`` span, e.g. ``chat gpt-4o``.
 
@@ -405,6 +503,12 @@ def model_call(
         capture: Record arguments and return value; ``None`` follows
             ``AGENTTRACE_CAPTURE_CONTENT``.
         attributes: Static span attributes.
+        failure_modes: The declared ways this operation can fail
+            (:class:`~agenttrace.FailureMode`); see ``docs/failure-modes.md``.
+        retry: How ``retry`` failure modes re-run it (:class:`~agenttrace.Retry`).
+        fallbacks: Tried in order when a failure is to fall back (or retries run out):
+            functions with the same signature, decorated operations, or
+            :func:`~agenttrace.human` hand-offs.
 
     Example:
         >>> import agenttrace
@@ -418,5 +522,6 @@ def model_call(
         "operation": operation,
         "capture": capture,
         "attributes": attributes,
+        **_handling_options(failure_modes, retry, fallbacks),
     }
     return _apply(Kind.MODEL_CALL, func_or_name, options)

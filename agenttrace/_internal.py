@@ -35,6 +35,7 @@ class _Counters:
         self.errors: dict[str, int] = {}
         self.last_logged: dict[str, float] = {}
         self.suppressed: dict[str, int] = {}
+        self.usage: dict[str, int] = {}
         self.strict = False
 
 
@@ -116,6 +117,18 @@ def log_limited(key: str, message: str, *args: object, level: int = logging.WARN
     logger.log(level, message, *args, held)
 
 
+def count_usage_error(kind: str) -> None:
+    """Count one misuse noticed at run time (e.g. ``when_raised``); the caller logs it."""
+    with _counters.lock:
+        _counters.usage[kind] = _counters.usage.get(kind, 0) + 1
+
+
+def usage_error_counts() -> dict[str, int]:
+    """A copy of the usage-error counts by kind."""
+    with _counters.lock:
+        return dict(_counters.usage)
+
+
 def internal_error_counts() -> dict[str, int]:
     """A copy of the internal-error counts by stage."""
     with _counters.lock:
@@ -128,6 +141,7 @@ def reset_internal_errors() -> None:
         _counters.errors.clear()
         _counters.last_logged.clear()
         _counters.suppressed.clear()
+        _counters.usage.clear()
     with _limited.lock:
         _limited.last.clear()
         _limited.held.clear()

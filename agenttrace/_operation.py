@@ -20,10 +20,12 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
+from . import _logs, _spans
 from . import _semconv as sc
-from . import _spans
 from ._capture import Budget, capture, capture_arguments
-from ._internal import internal_error
+from ._failures import Detected, Failure, FailureMode, Policy, detect_exception, make_policy
+from ._internal import count_usage_error, internal_error, log_limited
+from ._redact import KEY_MARKER, is_sensitive_key
 from ._runtime import resolve, state
 
 if TYPE_CHECKING:
@@ -135,6 +137,8 @@ class OperationSpec:
     model_from_call: bool = False
     """A model call with no declared model: take it from the call's ``model=`` argument."""
     gen_ai_operation: str = ""
+    policy: Policy | None = None
+    """Declared failure modes, retry policy and fallbacks; ``None`` when none are declared."""
 
 
 def make_spec(
@@ -148,6 +152,11 @@ def make_spec(
     description: str | None = None,
     attributes: Mapping[str, AttributeValue] | None = None,
     capture: bool | None = None,
+    failure_modes: Sequence[FailureMode] | None = None,
+    retry: Any = None,
+    fallbacks: Sequence[Any] | None = None,
+    is_async: bool = False,
+    where: str | None = None,
 ) -> OperationSpec:
     """Build and check an operation's spec; every misuse is reported here, at decoration.
 
@@ -160,17 +169,18 @@ def make_spec(
     except ValueError:
         accepted = ", ".join(repr(k.value) for k in Kind)
         raise ValueError(f"unknown operation kind {kind!r}; accepted: {accepted}") from None
-    where = f"agenttrace.{kind.value}({name!r})"
+    where = where or f"agenttrace.{kind.value}({name!r})"
     _check_options(kind, name, where, provider, model, operation, description, capture)
+    policy = make_policy(where, failure_modes, retry, fallbacks, is_async=is_async)
     # The outcome is written as ok when the span starts, and overwritten only when the
-    # operation fails: the happy path then sets no attribute at its end (see _spans.end_ok).
-    # The outcome is written as ok when the span starts, and overwritten only when the
-    # operation fails: the happy path then sets no attribute at its end (see _spans.end_ok).
+    # operation ends otherwise: the happy path then sets no attribute at its end.
     static: dict[str, AttributeValue] = {
         sc.KIND: kind.value,
         sc.OPERATION: name,
         sc.OUTCOME: sc.OUTCOME_OK,
     }
+    if policy is not None and policy.modes:
+        static[sc.FAILURE_MODES] = policy.names
     function = getattr(func, "__func__", func)
     qualname = getattr(function, "__qualname__", None)
     if isinstance(qualname, str):
@@ -204,6 +214,7 @@ def make_spec(
         parameters=Parameters.of(func),
         model_from_call=kind is Kind.MODEL_CALL and not model,
         gen_ai_operation=gen_ai_operation,
+        policy=policy,
     )
 
 
@@ -281,7 +292,17 @@ class Operation:
     returned outside any operation, it does nothing.
     """
 
-    __slots__ = ("_budget", "_ctx", "_ended", "_op_token", "_token", "_yielded", "span", "spec")
+    __slots__ = (
+        "_budget",
+        "_ctx",
+        "_ended",
+        "_op_token",
+        "_token",
+        "_yielded",
+        "recorded",
+        "span",
+        "spec",
+    )
 
     def __init__(self, spec: OperationSpec) -> None:
         self.spec = spec
@@ -292,6 +313,8 @@ class Operation:
         self._budget: Budget | None = None
         self._ended = False
         self._yielded = 0
+        self.recorded: list[Failure] | None = None
+        """Failures declared with :meth:`record_failure` during the current attempt."""
 
     # --- public, for agenttrace.current() -----------------------------------------------
 
@@ -344,6 +367,65 @@ class Operation:
             self.span.add_event(str(name), self._coerce(attributes or {}))
         except Exception as exc:
             internal_error("add_event", exc)
+
+    def record_failure(self, mode: FailureMode | str, /, **details: object) -> None:
+        """Declare that a failure mode occurred, without raising.
+
+        The operation goes on; when it returns, the failure is handled as the mode says
+        (``accept`` keeps the value as ``degraded``; ``fallback``, ``retry``, ``escalate``
+        and ``abort`` act as if the value had been detected as that failure). A failure of
+        a mode the operation does not declare is recorded as undeclared, and the value is
+        kept (``degraded``). Never raises: outside any operation, or with something that
+        is not a mode, the call is counted in ``stats().usage_errors`` and logged.
+
+        Args:
+            mode: The :class:`~agenttrace.FailureMode` (or its name).
+            **details: What to record with it (bounded and redacted).
+
+        Example:
+            >>> import agenttrace
+            >>> agenttrace.current().record_failure("low_confidence", confidence=0.41)
+        """
+        try:
+            failure = Failure(mode, **details)
+        except TypeError:
+            count_usage_error("bad_failure")
+            log_limited(
+                "bad_failure",
+                "agenttrace: record_failure() takes a FailureMode or its name, not %s; "
+                "ignored (%d more since the last report)",
+                type(mode).__name__,
+            )
+            return
+        self._record(failure)
+
+    def _record(self, failure: Failure) -> None:
+        if self._ended:
+            return
+        if self.recorded is None:
+            self.recorded = [failure]
+        elif len(self.recorded) < _MAX_RECORDED:
+            self.recorded.append(failure)
+
+    def failure_details(self, details: Mapping[str, object]) -> dict[str, AttributeValue]:
+        """``details`` as bounded, redacted attribute values (at most 16 keys)."""
+        shown: dict[str, object] = {}
+        for key, value in list(dict(details).items())[:_MAX_DETAILS]:
+            name = str(key)[:64]
+            shown[name] = KEY_MARKER if is_sensitive_key(name) else value
+        return self._coerce(shown)
+
+    def note_failure(self, detected: Detected, attempt: int) -> None:
+        """Record one failure: an ``agenttrace.failure`` event, and a structured log event."""
+        try:
+            details = self.failure_details(detected.details) if detected.details else {}
+            if self.span.is_recording() and not self._ended:
+                self.span.add_event(
+                    sc.FAILURE_EVENT, _spans.failure_attributes(detected, attempt, details)
+                )
+            _logs.failure(self, detected, attempt, details)
+        except Exception as exc:
+            internal_error("failure", exc)
 
     def _coerce(self, attributes: Mapping[str, object]) -> dict[str, AttributeValue]:
         coerced: dict[str, AttributeValue] = {}
@@ -419,10 +501,16 @@ class Operation:
             internal_error("capture", exc)
             return CAPTURE_FAILED
 
-    def enter(self) -> None:
-        """Make this operation and its span current (until :meth:`exit`)."""
-        self._token = otel_context.attach(self._ctx)  # type: ignore[arg-type]
+    def enter(self, ctx: Context | None = None) -> None:
+        """Make this operation and its span (or ``ctx``) current, until :meth:`exit`."""
+        ctx = ctx or self._ctx
+        if ctx is not None:
+            self._token = otel_context.attach(ctx)
         self._op_token = _current.set(self)
+
+    def child_context(self, span: Span) -> Context | None:
+        """A context with ``span`` (an attempt span) current under this operation."""
+        return trace.set_span_in_context(span, self._ctx) if self._ctx is not None else None
 
     def exit(self) -> None:
         """Restore the context that was current before :meth:`enter`; never raises."""
@@ -441,8 +529,20 @@ class Operation:
         self._yielded += 1
 
     def finish(self, result: object = None, *, abandoned: bool = False) -> None:
-        """End as ``ok`` with ``result`` (captured if capture is on); exactly once."""
+        """End as ``ok`` with ``result`` (captured if capture is on); exactly once.
+
+        Failures recorded with :meth:`record_failure` on an operation that declares no
+        failure modes are undeclared: each is noted, and the outcome is ``degraded``.
+        """
         if self._ended:
+            return
+        if self.recorded:
+            recorded, self.recorded = self.recorded, None
+            for failure in recorded:
+                self.note_failure(
+                    Detected(failure.mode, None, "recorded", failure.details, value=result), 1
+                )
+            self.end_handled(result, sc.OUTCOME_DEGRADED, self.spec.name, 1)
             return
         self._ended = True
         try:
@@ -459,18 +559,46 @@ class Operation:
             self._end_quietly()
             internal_error("finish", exc)
 
-    def fail(self, exc: BaseException) -> None:
-        """End as ``failed`` by ``exc`` (``GeneratorExit`` is an abandonment, not a failure)."""
+    def end_handled(self, result: object, outcome: str, served_by: str, attempts: int) -> None:
+        """End with ``outcome`` after failure handling: what served, how many attempts."""
+        if self._ended:
+            return
+        self._ended = True
+        try:
+            extra: dict[str, str | int | bool] = {sc.OUTCOME: outcome, sc.SERVED_BY: served_by}
+            if attempts > 1:
+                extra[sc.ATTEMPTS] = attempts
+            if self._budget is not None and result is not None:
+                extra[self.spec.output_key] = self._capture_output(result)
+            _spans.end_ok(self.span, extra)
+        except Exception as exc:
+            self._end_quietly()
+            internal_error("finish", exc)
+
+    def fail(self, exc: BaseException, detected: Detected | None = None, attempts: int = 1) -> None:
+        """End as ``failed`` by ``exc`` (``GeneratorExit`` is an abandonment, not a failure).
+
+        ``detected`` is the failure the handling loop already noted; without it, an
+        ``Exception`` is noted here (declared by nobody, or propagated from a child).
+        """
         if isinstance(exc, GeneratorExit):
             self.finish(abandoned=True)
             return
         if self._ended:
             return
+        if detected is None and isinstance(exc, Exception):
+            detected = detect_exception(None, exc)
+            self.note_failure(detected, 1)
         self._ended = True
         try:
-            extra: dict[str, str | int | bool] | None = None
+            extra: dict[str, str | int | bool] = {}
             if self._yielded:
-                extra = {sc.YIELDED: self._yielded}
+                extra[sc.YIELDED] = self._yielded
+            if attempts > 1:
+                extra[sc.ATTEMPTS] = attempts
+            if detected is not None and detected.mode is not None:
+                extra[sc.FAILURE_MODE] = detected.mode
+                extra[sc.FAILURE_DECLARED] = detected.declared is not None
             _spans.end_failed(self.span, exc, extra)
         except Exception as error:
             self._end_quietly()
@@ -482,6 +610,10 @@ class Operation:
             self.span.end()
 
 
+_MAX_RECORDED: Final = 16
+_MAX_DETAILS: Final = 16
+
+
 class _NoOpOperation(Operation):
     """What ``current()`` returns outside any operation, and ``span()`` when not recording."""
 
@@ -491,13 +623,26 @@ class _NoOpOperation(Operation):
         super().__init__(spec)
         self._ended = False
 
+    def _record(self, failure: Failure) -> None:
+        if self is NOOP:
+            count_usage_error("record_failure_outside")
+            log_limited(
+                "record_failure_outside",
+                "agenttrace: record_failure(%r) was called outside any operation; nothing "
+                "handles it (%d more since the last report)",
+                failure.mode,
+            )
+            return
+        # An operation that is not recorded: the failure is still logged.
+        _logs.failure(self, Detected(failure.mode, None, "recorded", failure.details), 1, {})
+
     def exit(self) -> None:
         pass
 
     def finish(self, result: object = None, *, abandoned: bool = False) -> None:
         pass
 
-    def fail(self, exc: BaseException) -> None:
+    def fail(self, exc: BaseException, detected: Detected | None = None, attempts: int = 1) -> None:
         pass
 
 
@@ -531,6 +676,36 @@ def begin(
     except Exception as exc:
         internal_error("start", exc)
         return None
+    return operation
+
+
+def quiet(spec: OperationSpec) -> Operation:
+    """The stand-in made current while an unrecorded operation runs.
+
+    There is one per decorated function: ``current().record_failure()`` inside it is
+    logged, not given to a parent.
+    """
+    return _NoOpOperation(spec)
+
+
+def enter_quiet(operation: Operation) -> contextvars.Token[Operation | None]:
+    """Make ``operation`` (from :func:`quiet`) current; reset with :func:`exit_quiet`."""
+    return _current.set(operation)
+
+
+def exit_quiet(token: contextvars.Token[Operation | None]) -> None:
+    """Undo :func:`enter_quiet`."""
+    _current.reset(token)
+
+
+def begin_silent(spec: OperationSpec) -> Operation:
+    """An operation that records nothing and is current all the same.
+
+    Failure handling runs whether or not the operation is recorded (a dropped span must not
+    change what the code does), and ``current().record_failure()`` needs the operation.
+    """
+    operation = Operation(spec)
+    operation.enter()
     return operation
 
 

@@ -16,6 +16,9 @@ from ._redact import redact_text
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
+    from opentelemetry.util.types import AttributeValue
+
+    from ._failures import Detected
 
 MAX_MESSAGE_CHARS: Final = 1024
 """Characters kept of an exception's message."""
@@ -102,4 +105,65 @@ def end_failed(
         },
     )
     span.set_status(Status(StatusCode.ERROR, f"{kind}: {message}" if message else kind))
+    span.end()
+
+
+def failure_attributes(
+    detected: Detected, attempt: int, details: dict[str, AttributeValue]
+) -> dict[str, AttributeValue]:
+    """The attributes of one ``agenttrace.failure`` event."""
+    attributes: dict[str, AttributeValue] = {
+        sc.FAILURE_DECLARED: detected.declared is not None,
+        sc.ATTEMPT: attempt,
+    }
+    if detected.mode is not None:
+        attributes[sc.FAILURE_MODE] = detected.mode
+    if detected.declared is not None:
+        attributes[sc.FAILURE_HANDLING] = detected.declared.handling
+        attributes[sc.FAILURE_SEVERITY] = detected.declared.severity
+    if detected.source is not None:
+        attributes[sc.FAILURE_SOURCE] = detected.source
+    origin = getattr(detected.exc, "operation", None)
+    if detected.source == "propagated" and isinstance(origin, str):
+        attributes[sc.FAILURE_ORIGIN] = origin
+    if detected.exc is not None:
+        attributes[sc.ERROR_TYPE] = error_type(detected.exc)
+    for key, value in details.items():
+        attributes[sc.FAILURE_DETAIL_PREFIX + key] = value
+    return attributes
+
+
+def attempt_attributes(
+    operation: str, number: int, kind: str, reason: str | None, fallback: str | None
+) -> dict[str, AttributeValue]:
+    """The attributes an attempt span starts with."""
+    attributes: dict[str, AttributeValue] = {
+        sc.KIND: sc.KIND_ATTEMPT,
+        sc.OPERATION: operation,
+        sc.ATTEMPT: number,
+        sc.ATTEMPT_TYPE: kind,
+    }
+    if reason is not None:
+        attributes[sc.ATTEMPT_REASON] = reason
+    if fallback is not None:
+        attributes[sc.FALLBACK_NAME] = fallback
+        if fallback.startswith("human:"):
+            attributes[sc.ESCALATION_QUEUE] = fallback[len("human:") :]
+    return attributes
+
+
+def end_attempt(span: Span, detected: Detected | None) -> None:
+    """End an attempt span: plain when it served; marked by its failure when it did not.
+
+    A declared failure leaves the status unset (it was handled: a retry is not an error);
+    an undeclared exception is recorded as on any failed span.
+    """
+    if detected is not None:
+        if detected.mode is not None:
+            span.set_attributes(
+                {sc.FAILURE_MODE: detected.mode, sc.FAILURE_DECLARED: detected.declared is not None}
+            )
+        if detected.declared is None and detected.exc is not None:
+            end_failed(span, detected.exc, None)
+            return
     span.end()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._internal import internal_error_counts
+from ._internal import internal_error_counts, usage_error_counts
 
 
 class Stats(BaseModel):
@@ -22,6 +22,13 @@ class Stats(BaseModel):
     """Errors in agenttrace's own code, by stage (``start``, ``finish``, ``capture``…).
 
     Each one cost telemetry only: the user's code ran and returned as if undecorated.
+    """
+    usage_errors: dict[str, int] = Field(default_factory=dict)
+    """Misuses noticed at run time, by kind: ``when_raised`` (a ``when=`` predicate raised;
+    the value was kept), ``record_failure_outside`` (``current().record_failure()`` outside
+    any operation), ``bad_failure`` (``record_failure()`` given something that is not a mode).
+
+    Each one is also logged on the ``agenttrace`` logger, at most once a minute per kind.
     """
     destination: str = ""
     """Where spans go (``file …``, ``otlp http/protobuf …``), or empty when not configured."""
@@ -64,9 +71,10 @@ def stats() -> Stats:
 
     counts = pipeline_counts()
     if counts is None:
-        return Stats(internal_errors=internal_error_counts())
+        return Stats(internal_errors=internal_error_counts(), usage_errors=usage_error_counts())
     return Stats(
         internal_errors=internal_error_counts(),
+        usage_errors=usage_error_counts(),
         destination=counts.destination,
         spans_started=counts.started,
         spans_open=counts.open,

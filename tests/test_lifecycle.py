@@ -52,8 +52,8 @@ def test_the_same_exception_object_propagates_with_traceback_and_chain(recorder:
         span.attributes[sc.ERROR_TYPE],  # type: ignore[index]
     )
     assert span.status.status_code == StatusCode.ERROR
-    assert [event.name for event in span.events] == ["exception"]
-    assert span.events[0].attributes[sc.EXCEPTION_MESSAGE] == "bad"  # type: ignore[index]
+    assert [event.name for event in span.events] == ["agenttrace.failure", "exception"]
+    assert span.events[1].attributes[sc.EXCEPTION_MESSAGE] == "bad"  # type: ignore[index]
 
 
 async def test_async_exception_identity(recorder: Recorder) -> None:
