@@ -21,6 +21,7 @@ import wrapt
 from opentelemetry import context as otel_context
 
 from ._contracts import register
+from ._failures import mark_left
 from ._handling import handled_async, handled_sync
 from ._operation import Kind, OperationSpec, begin, enter_quiet, exit_quiet, make_spec, quiet
 from ._runtime import resolve, state
@@ -50,6 +51,9 @@ def _sync(spec: OperationSpec) -> Wrapper:
             token = enter_quiet(stand_in)
             try:
                 return wrapped(*args, **kwargs)
+            except BaseException as exc:
+                mark_left(exc, spec.name)
+                raise
             finally:
                 exit_quiet(token)
         try:
@@ -76,6 +80,9 @@ def _coroutine(spec: OperationSpec) -> Wrapper:
             token = enter_quiet(stand_in)
             try:
                 return await wrapped(*args, **kwargs)
+            except BaseException as exc:
+                mark_left(exc, spec.name)
+                raise
             finally:
                 exit_quiet(token)
         try:

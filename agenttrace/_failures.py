@@ -494,11 +494,19 @@ class Detected:
     exc: BaseException | None = None
     value: object = None
     has_value: bool = False
+    origin: str | None = None
+    """For a propagated failure: the operation that left it unrecovered."""
 
     @property
     def handling(self) -> str | None:
         """The declared mode's handling (``None`` when undeclared)."""
         return self.declared.handling if self.declared is not None else None
+
+
+def mark_left(exc: BaseException, operation: str) -> None:
+    """Name ``operation`` as the one a :class:`Failure` first left unrecovered."""
+    if isinstance(exc, Failure) and exc.operation is None:
+        exc.operation = operation
 
 
 def propagated_mode(exc: BaseException) -> tuple[str, str | None] | None:
@@ -520,12 +528,14 @@ def detect_exception(policy: Policy | None, exc: BaseException) -> Detected:
         details = exc.details if isinstance(exc, Failure) else {}
         if declared is not None or isinstance(exc, Failure):
             source: Source = "raised" if origin is None else "propagated"
-            return Detected(mode, declared, source, details, exc)
+            return Detected(mode, declared, source, details, exc, origin=origin)
     if policy is not None:
         for declared in policy.exception_modes:
             if isinstance(exc, declared.on):
                 return Detected(declared.name, declared, "exception", {}, exc)
-    return Detected(found[0] if found else None, None, None, {}, exc)
+    if found is not None:
+        return Detected(found[0], None, "propagated", {}, exc, origin=found[1])
+    return Detected(None, None, None, {}, exc)
 
 
 def detect_value(

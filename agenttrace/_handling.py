@@ -20,7 +20,15 @@ from typing import TYPE_CHECKING, Any
 
 from . import _logs, _spans
 from . import _semconv as sc
-from ._failures import TAG, Detected, Escalation, Failure, detect_exception, detect_value
+from ._failures import (
+    TAG,
+    Detected,
+    Escalation,
+    Failure,
+    detect_exception,
+    detect_value,
+    mark_left,
+)
 from ._internal import internal_error
 from ._operation import Operation, OperationSpec, begin, begin_silent
 from ._runtime import resolve, state
@@ -216,8 +224,7 @@ class Run:
             # operation that declares the same mode handle it as its own.
             with contextlib.suppress(Exception):  # an exception that takes no attribute
                 setattr(error, TAG, (detected.mode, operation.name))
-        if isinstance(error, Failure) and error.operation is None:
-            error.operation = operation.name
+        mark_left(error, operation.name)
         self.error = error
         operation.fail(error, detected, self.number)
         if self.number > 1 or detected.declared is not None:

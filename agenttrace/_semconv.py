@@ -58,7 +58,7 @@ ABANDONED: Final = "agenttrace.abandoned"
 YIELDED: Final = "agenttrace.yielded"
 """How many items a generator operation yielded."""
 FAILURE_MODES: Final = "agenttrace.failure_modes"
-"""The declared contract: the names of the operation's failure modes, in declaration order."""
+"""The declared contract: the operation's failure mode names, comma-separated, in order."""
 SERVED_BY: Final = "agenttrace.served_by"
 """What produced the returned value when it was not a clean first try: the operation's own
 name (a retry, or an accepted failure), a fallback's name, or ``human:{queue}``."""

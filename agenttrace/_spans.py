@@ -123,9 +123,8 @@ def failure_attributes(
         attributes[sc.FAILURE_SEVERITY] = detected.declared.severity
     if detected.source is not None:
         attributes[sc.FAILURE_SOURCE] = detected.source
-    origin = getattr(detected.exc, "operation", None)
-    if detected.source == "propagated" and isinstance(origin, str):
-        attributes[sc.FAILURE_ORIGIN] = origin
+    if detected.origin is not None:
+        attributes[sc.FAILURE_ORIGIN] = detected.origin
     if detected.exc is not None:
         attributes[sc.ERROR_TYPE] = error_type(detected.exc)
     for key, value in details.items():

@@ -7,6 +7,8 @@ SimpleSpanProcessor into an in-memory exporter (emptied between rounds).
 
 Targets (printed with each figure):
 - sync no-op step: at most 1.3x raw OpenTelemetry's cost for one span;
+- a step declaring three failure modes and a fallback, succeeding first time: at most
+  1.15x the same step without them;
 - sampled out (ALWAYS_OFF): at most 2 us added over the bare call;
 - 1 MB argument and result with capture on: within 1.5x of the same call with small arguments;
 - a step through agenttrace's export pipeline: at most 1.3x a raw span through the SDK's
@@ -121,6 +123,22 @@ def timing_cases(calls: int, rounds: int) -> list[tuple[str, str, float, str, bo
     step = agenttrace.step(noop)
     astep = agenttrace.step(anoop)
 
+    # A step that declares three failure modes (an exception, a value predicate, an explicit
+    # one) and a fallback, and succeeds on its first try, against the same step undeclared.
+    def one() -> int:
+        return 1
+
+    plain = agenttrace.step("plain")(one)
+    declared = agenttrace.step(
+        "declared",
+        failure_modes=[
+            agenttrace.FailureMode("invalid_output", on=(ValueError,), handling="fallback"),
+            agenttrace.FailureMode("low_confidence", when=lambda v: v < 0, handling="fallback"),
+            agenttrace.FailureMode("refused", handling="fallback"),
+        ],
+        fallbacks=[one],
+    )(one)
+
     def raw() -> None:
         with tracer.start_as_current_span("noop"):
             noop()
@@ -146,6 +164,8 @@ def timing_cases(calls: int, rounds: int) -> list[tuple[str, str, float, str, bo
             "bare": loop(noop),
             "raw": loop(raw),
             "step": loop(step),
+            "plain": loop(plain),
+            "declared": loop(declared),
             "araw": async_loop(araw),
             "astep": async_loop(astep),
             "raw10": loop(nested_raw, 10),
@@ -163,6 +183,16 @@ def timing_cases(calls: int, rounds: int) -> list[tuple[str, str, float, str, bo
             ratio,
             "<= 1.30x",
             ratio <= 1.3,
+        )
+    )
+    ratio = best["declared"] / best["plain"]
+    rows.append(
+        (
+            "3 failure modes + fallback, ok",
+            f"{best['declared'] * 1e6:.2f} us vs plain step {best['plain'] * 1e6:.2f} us",
+            ratio,
+            "<= 1.15x",
+            ratio <= 1.15,
         )
     )
     ratio = best["astep"] / best["araw"]

@@ -49,6 +49,7 @@ def test_overhead_benchmark_runs() -> None:
     rows = [line.split("  ")[0] for line in result.stdout.splitlines()[1:]]
     assert [row.strip() for row in rows] == [
         "sync no-op step",
+        "3 failure modes + fallback, ok",
         "async no-op step",
         "10 nested calls",
         "1 MB arg+result, capture on",

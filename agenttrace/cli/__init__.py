@@ -1,4 +1,4 @@
-"""The ``agenttrace`` command: ``check`` and ``export``.
+"""The ``agenttrace`` command: ``check``, ``export`` and ``contracts``.
 
 Exit status: 0 when all went well, 1 when some work failed (spans not delivered, lines not
 readable), 2 for a bad command line or configuration.
@@ -61,6 +61,19 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--timeout", type=float, default=10.0, help="seconds per request (default 10)"
     )
+    listing = commands.add_parser(
+        "contracts",
+        help="list what the decorated operations of some modules declare",
+        description="Import the given modules and list every decorated operation's "
+        "contract: its failure modes with their handling, retry policy and fallbacks.",
+    )
+    listing.add_argument(
+        "modules", nargs="*", metavar="MODULE", help="modules to import, e.g. myapp.agent"
+    )
+    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    listing.add_argument(
+        "--schema", action="store_true", help="print the JSON schema of a contract and exit"
+    )
     return parser
 
 
@@ -72,6 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ._check import run_check  # noqa: PLC0415
 
             return run_check(as_json=args.json)
+        if args.command == "contracts":
+            from ._contracts import run_contracts  # noqa: PLC0415
+
+            return run_contracts(args.modules, as_json=args.json, schema=args.schema)
         from ._export import run_export  # noqa: PLC0415
 
         return run_export(
