@@ -135,11 +135,11 @@ def contracts() -> tuple[Contract, ...]:
 
     Example:
         >>> import agenttrace
-        >>> @agenttrace.tool
-        ... def lookup(order_id: str) -> str:
+        >>> @agenttrace.tool("find_order")
+        ... def find_order(order_id: str) -> str:
         ...     return order_id
-        >>> [c.operation for c in agenttrace.contracts() if c.operation == "lookup"]
-        ['lookup']
+        >>> [c.kind for c in agenttrace.contracts() if c.operation == "find_order"]
+        ['tool']
     """
     with _registry.lock:
         found = list(_registry.contracts.values())

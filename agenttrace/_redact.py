@@ -15,7 +15,10 @@ KEY_MARKER: Final = "[REDACTED]"
 """What a value under a sensitive key becomes."""
 
 _SENSITIVE_KEY: Final = re.compile(
-    r"pass(?:word|wd|phrase)?|pwd|secret|token|api[-_ ]?key|apikey|access[-_ ]?key|"
+    # "token" but not token counts and limits (max_tokens, input_tokens, token_count) or
+    # tokenizers: those are the numbers people most need to see in an LLM trace.
+    r"pass(?:word|wd|phrase)?|pwd|secret|token(?!s|_?(?:count|usage|limit)|iz)|api[-_ ]?key|"
+    r"apikey|access[-_ ]?key|"
     r"private[-_ ]?key|auth(?!ors?\b|ored\b|oring\b)|credential|cookie|session|dsn|jwt|bearer|"
     r"signature",
     re.IGNORECASE,

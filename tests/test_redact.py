@@ -153,6 +153,16 @@ def test_key_sensitivity() -> None:
     ]
 
 
+def test_token_counts_are_not_secrets() -> None:
+    """Token counts, limits and tokenizers are kept; tokens themselves are redacted."""
+    kept = ("max_tokens", "input_tokens", "token_count", "total_token_usage", "tokenizer")
+    redacted = ("token", "access_token", "refresh_token", "id_token", "X-Auth-Token")
+    assert ([False] * 5, [True] * 5) == (
+        [is_sensitive_key(name) for name in kept],
+        [is_sensitive_key(name) for name in redacted],
+    )
+
+
 # --- property: a canary anywhere never survives ---------------------------------------
 
 NOISE = st.text(alphabet=st.characters(categories=["L", "N", "P", "Z"]), max_size=80)
