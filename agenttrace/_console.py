@@ -52,12 +52,14 @@ _ESCAPES: Final = {code: repr(chr(code))[1:-1] for code in _UNSAFE}
 _RESET: Final = "\x1b[0m"
 _DIM: Final = "\x1b[2m"
 _YELLOW: Final = "\x1b[33m"
+_SERVED: Final = "served"
 _OUTCOME_COLOURS: Final = {
     sc.OUTCOME_OK: "\x1b[32m",
     sc.OUTCOME_RECOVERED: _YELLOW,
     sc.OUTCOME_DEGRADED: _YELLOW,
     sc.OUTCOME_ESCALATED: "\x1b[35m",
     sc.OUTCOME_FAILED: "\x1b[31m",
+    _SERVED: "\x1b[32m",
 }
 
 _BRANCH: Final = "├─ "
@@ -276,7 +278,13 @@ class ConsoleRenderer(SpanProcessor):
         took = duration((span.end_time or 0) - (span.start_time or 0))
         meta = took if kind is None else f"{clean(kind)}  {took}"
         value = attributes.get(sc.OUTCOME)
-        if value is not None:
+        attempt = kind == sc.KIND_ATTEMPT
+        if attempt:
+            # An attempt has no outcome of its own: it served, or it failed (and the
+            # operation went on, unless the failure was undeclared).
+            failed = span.status.status_code is StatusCode.ERROR or sc.FAILURE_MODE in attributes
+            outcome = sc.OUTCOME_FAILED if failed else _SERVED
+        elif value is not None:
             outcome = clean(value)
         elif span.status.status_code is StatusCode.ERROR:
             outcome = sc.OUTCOME_FAILED
@@ -288,6 +296,8 @@ class ConsoleRenderer(SpanProcessor):
             if outcome_colour is not None:
                 outcome = f"{outcome_colour}{outcome}{_RESET}"
         fields = [clean(span.name), meta, outcome]
+        if attempt and sc.FAILURE_MODE in attributes:
+            fields.append(f"failure: {clean(attributes[sc.FAILURE_MODE])}")
         modes = _failure_modes(span)
         if modes:
             fields.append(f"failure: {_cap(', '.join(modes))}")
@@ -328,11 +338,13 @@ def _push(
 
 
 def _failure_modes(span: ReadableSpan) -> list[str]:
-    """The failure modes of the span's failure events: each once, in order."""
+    """The failure modes of the span's failure events: each once, in order; a mode the
+    operation does not declare is marked as such."""
     modes: dict[str, None] = {}
     for event in span.events:
         if event.name == sc.FAILURE_EVENT and event.attributes:
             mode = event.attributes.get(sc.FAILURE_MODE)
             if mode is not None:
-                modes[clean(mode)] = None
+                declared = event.attributes.get(sc.FAILURE_DECLARED, True)
+                modes[clean(mode) + ("" if declared else " (undeclared)")] = None
     return list(modes)

@@ -96,8 +96,7 @@ class Run:
         ``False`` means the call ends by re-raising ``exc`` (the operation has ended).
         """
         if not isinstance(exc, Exception):  # cancellation, interrupts, exits: not failures
-            self._end_attempt(None)
-            self.operation.fail(exc, attempts=self.number)
+            self.stopped(exc)
             return False
         try:
             detected = detect_exception(self.policy, exc)
@@ -137,6 +136,12 @@ class Run:
             operation.finish(value)
             return False
 
+    def stopped(self, exc: BaseException) -> None:
+        """End the call on a cancellation, interrupt or exit (during an attempt or a wait):
+        no handling, the operation and any attempt span end as failed by it."""
+        self._end_attempt(Detected(None, None, None, {}, exc))
+        self.operation.fail(exc, attempts=self.number)
+
     def result(self) -> Any:
         """The value the call returns, or the error it raises."""
         if self.error is not None:
@@ -155,6 +160,10 @@ class Run:
 
     def _decide(self, detected: Detected) -> bool:
         mode = detected.declared
+        if mode is None and detected.has_value:
+            # A recorded failure of a mode this operation does not declare: nothing says how
+            # to handle it, so the value stands (as on an operation that declares nothing).
+            return self._serve(detected.value, accepted=True)
         if mode is None or mode.handling == "abort":
             return self._fail(detected)
         if mode.handling == "accept":
@@ -348,7 +357,11 @@ def handled_sync(spec: OperationSpec) -> Callable[..., Any]:  # noqa: C901 (see 
                 return run.result()
         while True:
             if run.delay:
-                time.sleep(run.delay)
+                try:
+                    time.sleep(run.delay)
+                except BaseException as exc:
+                    run.stopped(exc)
+                    raise
             run.enter()
             try:
                 result = run.call()
@@ -392,7 +405,11 @@ def handled_async(spec: OperationSpec) -> Callable[..., Any]:  # noqa: C901 (see
                 return run.result()
         while True:
             if run.delay:
-                await asyncio.sleep(run.delay)
+                try:
+                    await asyncio.sleep(run.delay)
+                except BaseException as exc:
+                    run.stopped(exc)
+                    raise
             run.enter()
             try:
                 result = run.call()

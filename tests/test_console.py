@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import sys
 import threading
 
@@ -471,3 +472,58 @@ def test_decorated_operations_render() -> None:
         ["invoke_agent support-bot", "agent", sc.OUTCOME_OK],
         ["└─ execute_tool lookup_order", "tool", sc.OUTCOME_FAILED, "error: KeyError"],
     ] == [fields[:2] + fields[3:] for fields in lines]
+
+
+def test_attempts_show_whether_they_served_and_undeclared_modes_are_marked() -> None:
+    """A retry and a fallback that failed, an escalation that served; a child's mode the
+    step does not declare is marked undeclared."""
+    out = io.StringIO()
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(ConsoleRenderer(out))
+    _runtime.use_tracer_provider(provider)
+    low = agenttrace.FailureMode("low_confidence", when=lambda v: v < 0.5, handling="fallback")
+    bad = agenttrace.FailureMode("invalid_output", on=(ValueError,), handling="retry")
+    tries = iter([ValueError("bad json"), 0.1])
+
+    def rules(ticket: str) -> float:
+        return 0.2
+
+    @agenttrace.step(
+        failure_modes=[low, bad],
+        retry=agenttrace.Retry(attempts=2),
+        fallbacks=[rules, agenttrace.human("triage")],
+    )
+    def classify(ticket: str) -> float:
+        result = next(tries)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    @agenttrace.tool(failure_modes=[agenttrace.FailureMode("timeout", on=TimeoutError)])
+    def lookup() -> None:
+        raise TimeoutError
+
+    @agenttrace.step
+    def gather() -> None:
+        lookup()
+
+    @agenttrace.agent("bot")
+    def bot() -> None:
+        classify("t")
+        with pytest.raises(TimeoutError):
+            gather()
+
+    bot()
+
+    # Durations vary from run to run: replace them.
+    lines = re.sub(r"  [0-9.]+ (?:ns|µs|ms|s)  ", "  D  ", out.getvalue()).splitlines()
+    assert [
+        "invoke_agent bot  agent  D  ok",
+        "├─ classify  step  D  escalated  failure: invalid_output, low_confidence  "
+        "served by: human:triage",
+        "│  ├─ retry classify  attempt  D  failed  failure: low_confidence",
+        "│  ├─ fallback rules  attempt  D  failed  failure: low_confidence",
+        "│  └─ escalate triage  attempt  D  served",
+        "└─ gather  step  D  failed  failure: timeout (undeclared)  error: TimeoutError",
+        "   └─ execute_tool lookup  tool  D  failed  failure: timeout  error: TimeoutError",
+    ] == lines
