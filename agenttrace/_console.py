@@ -338,8 +338,10 @@ def _push(
 
 
 def _failure_modes(span: ReadableSpan) -> list[str]:
-    """The failure modes of the span's failure events: each once, in order; a mode the
-    operation does not declare is marked as such."""
+    """The failure modes of the span's failure events: each once, in order.
+
+    A mode the operation does not declare is marked as such.
+    """
     modes: dict[str, None] = {}
     for event in span.events:
         if event.name == sc.FAILURE_EVENT and event.attributes:

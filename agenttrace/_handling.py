@@ -137,8 +137,10 @@ class Run:
             return False
 
     def stopped(self, exc: BaseException) -> None:
-        """End the call on a cancellation, interrupt or exit (during an attempt or a wait):
-        no handling, the operation and any attempt span end as failed by it."""
+        """End the call on a cancellation, interrupt or exit, during an attempt or a wait.
+
+        Nothing is handled: the operation and any open attempt span end failed by it.
+        """
         self._end_attempt(Detected(None, None, None, {}, exc))
         self.operation.fail(exc, attempts=self.number)
 

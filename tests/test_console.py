@@ -519,8 +519,10 @@ def test_attempts_show_whether_they_served_and_undeclared_modes_are_marked() -> 
     lines = re.sub(r"  [0-9.]+ (?:ns|µs|ms|s)  ", "  D  ", out.getvalue()).splitlines()
     assert [
         "invoke_agent bot  agent  D  ok",
-        "├─ classify  step  D  escalated  failure: invalid_output, low_confidence  "
-        "served by: human:triage",
+        (
+            "├─ classify  step  D  escalated  failure: invalid_output, low_confidence  "
+            "served by: human:triage"
+        ),
         "│  ├─ retry classify  attempt  D  failed  failure: low_confidence",
         "│  ├─ fallback rules  attempt  D  failed  failure: low_confidence",
         "│  └─ escalate triage  attempt  D  served",
