@@ -191,3 +191,16 @@ def test_retry_delays_grow_and_cap() -> None:
     assert [1.0, 3.0, 5.0, 5.0] == [fixed.delay(n) for n in range(1, 5)]
     assert all(0.5 <= jittered.delay(1) <= 1.0 for _ in range(100))
     assert agenttrace.Retry().delay(1) == 0.0
+
+
+def test_the_outcome_enum_is_the_vocabulary_on_spans() -> None:
+    """agenttrace.Outcome holds exactly the values written as agenttrace.outcome."""
+    from agenttrace import _semconv as sc  # noqa: PLC0415
+
+    assert [
+        sc.OUTCOME_OK,
+        sc.OUTCOME_RECOVERED,
+        sc.OUTCOME_DEGRADED,
+        sc.OUTCOME_ESCALATED,
+        sc.OUTCOME_FAILED,
+    ] == [outcome.value for outcome in agenttrace.Outcome]

@@ -38,6 +38,30 @@ async def acount(n: int) -> AsyncIterator[int]:
         yield i
 
 
+LOW = agenttrace.FailureMode("low_confidence", when=lambda v: v < 0.5, handling="fallback")
+BAD = agenttrace.FailureMode("invalid_output", on=(ValueError,), handling="retry")
+
+
+def rules(ticket: str) -> float:
+    return 0.9
+
+
+def to_human(escalation: agenttrace.Escalation, ticket: str) -> float:
+    return 1.0
+
+
+@agenttrace.step(
+    failure_modes=[LOW, BAD],
+    retry=agenttrace.Retry(attempts=2, backoff=0.1),
+    fallbacks=[rules, agenttrace.human("triage", handoff=to_human)],
+)
+def classify(ticket: str) -> float:
+    if not ticket:
+        raise agenttrace.Failure(LOW, confidence=0.1)
+    agenttrace.current().record_failure("low_confidence", confidence=0.4)
+    return 0.5
+
+
 async def use() -> None:
     text: str = bare(1, name="x")
     mapping: dict[str, int] = called("k")
@@ -52,4 +76,8 @@ async def use() -> None:
     bound = agenttrace.bind(bare)
     also: str = bound(2)
     total: int = agenttrace.stats().internal_errors_total
-    del text, mapping, answers, reply, numbers, more, current, also, total
+    confidence: float = classify("t")
+    modes: list[str] = [m.name for c in agenttrace.contracts() for m in c.failure_modes]
+    outcome: str = agenttrace.Outcome.DEGRADED.value
+    del text, mapping, answers, reply, numbers, more, current, also, total, confidence, modes
+    del outcome
