@@ -32,7 +32,6 @@ from ._internal import count_usage_error, log_limited
 Handling = Literal["retry", "fallback", "escalate", "accept", "abort"]
 Severity = Literal["info", "warning", "error", "critical"]
 
-HANDLINGS: Final[tuple[str, ...]] = ("retry", "fallback", "escalate", "accept", "abort")
 _NAME: Final = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{0,63}")
 _MAX_DESCRIPTION: Final = 1024
 TAG: Final = "_agenttrace_failure"
@@ -409,6 +408,10 @@ def make_policy(  # noqa: C901, PLR0912 (one check after another, each with its 
     """
     if failure_modes is None and retry is None and fallbacks is None:
         return None
+    if isinstance(failure_modes, (str, FailureMode)) or not isinstance(
+        failure_modes, (Sequence, type(None))
+    ):
+        raise TypeError(f"{where}: failure_modes takes a list of FailureMode objects")
     modes = tuple(failure_modes or ())
     for mode in modes:
         if not isinstance(mode, FailureMode):
@@ -416,8 +419,6 @@ def make_policy(  # noqa: C901, PLR0912 (one check after another, each with its 
                 f"{where}: failure_modes takes agenttrace.FailureMode objects, not "
                 f"{type(mode).__name__}"
             )
-    if isinstance(failure_modes, (str, FailureMode)):
-        raise TypeError(f"{where}: failure_modes takes a list of FailureMode objects")
     by_name: dict[str, FailureMode] = {}
     for mode in modes:
         if mode.name in by_name:
