@@ -112,3 +112,64 @@ def test_the_local_file_replays_to_phoenix(
 
     assert code == 0
     assert_round_trip(sent.get_finished_spans(), phoenix.spans(phoenix_project, expect=4))
+
+
+LOW = agenttrace.FailureMode(
+    "low_confidence", when=lambda label: label["confidence"] < 0.7, handling="fallback"
+)
+BAD = agenttrace.FailureMode("invalid_output", on=(ValueError,), handling="retry")
+
+
+def test_failure_handling_round_trips_to_phoenix(
+    phoenix: PhoenixClient,
+    phoenix_project: str,
+    sent: InMemorySpanExporter,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An escalated step keeps, in Phoenix: its outcome and what served, its failure events
+    with their modes, and its retry, fallback and escalation spans under it."""
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", f"openinference.project.name={phoenix_project}")
+    tries = iter([ValueError("bad json"), {"label": "billing", "confidence": 0.3}])
+
+    def rules(ticket: str) -> dict[str, Any]:
+        return {"label": "rules", "confidence": 0.2}
+
+    @agenttrace.step(
+        failure_modes=[LOW, BAD],
+        retry=agenttrace.Retry(attempts=2),
+        fallbacks=[rules, agenttrace.human("triage")],
+    )
+    def triage(ticket: str) -> dict[str, Any]:
+        result = next(tries)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    agenttrace.configure(endpoint=phoenix.http_url)
+    record_sent(sent)
+    assert isinstance(triage("T-9"), agenttrace.Escalation)
+    assert agenttrace.force_flush(10.0) is True
+
+    stored = {span["name"]: span for span in phoenix.spans(phoenix_project, expect=4)}
+    step = stored["triage"]
+    assert {
+        "agenttrace.outcome": "escalated",
+        "agenttrace.served_by": "human:triage",
+        "agenttrace.attempts": 4,
+        "agenttrace.failure_modes": "low_confidence,invalid_output",
+    }.items() <= ours(step["attributes"]).items()
+    assert [
+        ("agenttrace.failure", "invalid_output", 1),
+        ("agenttrace.failure", "low_confidence", 2),
+        ("agenttrace.failure", "low_confidence", 3),
+    ] == [
+        (
+            e["name"],
+            e["attributes"]["agenttrace.failure.mode"],
+            e["attributes"]["agenttrace.attempt"],
+        )
+        for e in step["events"]
+    ]
+    children = ["retry triage", "fallback rules", "escalate triage"]
+    assert [step["context"]["span_id"]] * 3 == [stored[name]["parent_id"] for name in children]
+    assert [2, 3, 4] == [stored[name]["attributes"]["agenttrace.attempt"] for name in children]
