@@ -1,6 +1,6 @@
 """The project's two entry points, each setting up its own virtualenv.
 
-nox -s demo    run examples/quickstart.py
+nox -s demo    run examples/quickstart.py, then examples/support_agent.py
 nox -s test    lint, type check, docs build and the whole test suite, the end-to-end
                tests against Arize Phoenix included (installed in its own virtualenv under
                .nox/, started on 127.0.0.1, stopped afterwards; AGENTTRACE_E2E=0 skips it)
@@ -25,9 +25,10 @@ nox.options.reuse_existing_virtualenvs = True
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """Install agenttrace with the examples' extras and run the quickstart."""
+    """Install agenttrace with the examples' extras; run the quickstart, then the support agent."""
     session.install("-e", ".[examples]")
     session.run("python", "examples/quickstart.py")
+    session.run("python", "examples/support_agent.py")
 
 
 @nox.session

@@ -13,8 +13,10 @@ Event names and keys (``docs/failure-modes.md`` lists them):
   source, error_type, details;
 - ``agenttrace.retry``, ``agenttrace.fallback``, ``agenttrace.escalation``: operation,
   kind, attempt, reason, fallback, delay_s;
-- ``agenttrace.outcome``: operation, kind, outcome, served_by, attempts (only for outcomes
-  other than ``ok``).
+- ``agenttrace.outcome``: operation, kind, outcome, served_by, attempts — for operations
+  that declare failure handling, when they end other than ``ok``, or ``failed`` after a
+  declared failure or more than one attempt (an undeclared exception on a first try is
+  already its ``agenttrace.failure`` event).
 """
 
 from __future__ import annotations
