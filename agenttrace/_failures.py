@@ -308,6 +308,10 @@ class Failure(Exception):  # noqa: N818 (the vocabulary: a failure, declared)
         return (_rebuild_failure, (self.mode, self.details, self.operation))
 
 
+# Its public name: error.type, tracebacks and reprs read agenttrace.Failure.
+Failure.__module__ = "agenttrace"
+
+
 def _rebuild_failure(mode: str, details: dict[str, object], operation: str | None) -> Failure:
     failure = Failure(mode, **details)
     failure.operation = operation

@@ -344,7 +344,7 @@ def test_a_failure_of_a_mode_not_declared_is_undeclared(recorder: Recorder) -> N
             sc.FAILURE_DECLARED: False,
             sc.FAILURE_SOURCE: "raised",
             sc.ATTEMPT: 1,
-            sc.ERROR_TYPE: "agenttrace._failures.Failure",
+            sc.ERROR_TYPE: "agenttrace.Failure",
             sc.FAILURE_DETAIL_PREFIX + "why": "unknown",
         }
     ] == failure_events(span)
@@ -581,7 +581,7 @@ def test_a_used_up_chain_fails_with_the_last_value_failure(recorder: Recorder) -
         caught.value.operation,
     )
     span = recorder.one("classify")
-    assert (sc.OUTCOME_FAILED, 3, "agenttrace._failures.Failure") == (
+    assert (sc.OUTCOME_FAILED, 3, "agenttrace.Failure") == (
         attribute(span, sc.OUTCOME),
         attribute(span, sc.ATTEMPTS),
         attribute(span, sc.ERROR_TYPE),
