@@ -14,7 +14,14 @@ that leaves a decorated function is the very object the function raised.
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncGenerator, Callable, Generator, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    Callable,
+    Collection,
+    Generator,
+    Mapping,
+    Sequence,
+)
 from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
 
 import wrapt
@@ -268,7 +275,10 @@ def _decorate(kind: Kind, target: Any, name: str | None, options: dict[str, Any]
         if not isinstance(name, str):
             raise TypeError(f"agenttrace.{kind.value}: give a name for {type(function).__name__}")
     is_async = inspect.iscoroutinefunction(function)
-    spec = make_spec(kind, name, func=target, is_async=is_async, **options)
+    is_generator = inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function)
+    spec = make_spec(
+        kind, name, func=target, is_async=is_async, is_generator=is_generator, **options
+    )
     wrapper = wrapt.FunctionWrapper(target, _wrapper_for(spec, function))
     # Names a decorated function used as a fallback (wrapt keeps _self_ attributes).
     wrapper._self_agenttrace_spec = spec  # type: ignore[attr-defined]
@@ -484,6 +494,8 @@ def model_call(
     failure_modes: Sequence[FailureMode] | None = None,
     retry: Retry | None = None,
     fallbacks: Sequence[Callable[..., Any] | Human] | None = None,
+    detect: bool | Collection[str] = True,
+    output: Any = None,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 def model_call(
     func_or_name: Any = None,
@@ -497,6 +509,8 @@ def model_call(
     failure_modes: Sequence[FailureMode] | None = None,
     retry: Retry | None = None,
     fallbacks: Sequence[Callable[..., Any] | Human] | None = None,
+    detect: bool | Collection[str] = True,
+    output: Any = None,
 ) -> Any:
     """Trace each call as one call to a model: a ``{operation} {model}`` span, e.g. ``chat gpt-4o``.
 
@@ -517,6 +531,14 @@ def model_call(
             functions with the same signature, decorated operations, or
             :func:`~agenttrace.human` hand-offs.
 
+        detect: Which built-in detectors run on the response (``True``: all; ``False``:
+            none; or their names): ``truncated``, ``refused``, ``content_filtered``,
+            ``empty_output``, ``model_substituted``, ``unknown_tool``,
+            ``invalid_tool_arguments``, ``invalid_output``. Each is a failure mode handled
+            ``accept`` unless ``failure_modes`` declares one of the same name.
+        output: A type (a pydantic model, a ``list[...]``…) the output text must validate as
+            JSON; ``invalid_output`` when it does not.
+
     Example:
         >>> import agenttrace
         >>> @agenttrace.model_call(provider="openai", model="gpt-4o-mini")
@@ -530,5 +552,7 @@ def model_call(
         "capture": capture,
         "attributes": attributes,
         **_handling_options(failure_modes, retry, fallbacks),
+        "detect": detect,
+        "output": output,
     }
     return _apply(Kind.MODEL_CALL, func_or_name, options)

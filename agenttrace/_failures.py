@@ -501,6 +501,8 @@ class Detected:
     has_value: bool = False
     origin: str | None = None
     """For a propagated failure: the operation that left it unrecovered."""
+    also: list[Detected] = field(default_factory=list)
+    """Other failures found in the same value (built-in detectors), noted after this one."""
 
     @property
     def handling(self) -> str | None:

@@ -122,11 +122,22 @@ class Run:
         try:
             if detected is None and not (self.fallback is not None and self.fallback.human):
                 detected = detect_value(self.policy, operation.recorded, value, operation.name)
+                if detected is None and operation.model_call is not None:
+                    # A fallback is another call by design: what model served it is no
+                    # substitution.
+                    detected = model_failure(
+                        operation,
+                        self.policy,
+                        value,
+                        skip=("model_substituted",) if self.fallback is not None else (),
+                    )
             self._note_recorded(skip_first=detected is not None and detected.source == "recorded")
             if detected is None:
                 self._end_attempt(None)
                 return self._serve(value, accepted=False)
             operation.note_failure(detected, self.number)
+            for extra in detected.also:
+                operation.note_failure(extra, self.number)
             self._end_attempt(detected)
             return self._decide(detected)
         except Exception as error:
@@ -248,6 +259,8 @@ class Run:
         """Start the next attempt's span (when recorded) and make it current."""
         operation = self.operation
         operation.recorded = None
+        if operation.model_call is not None:
+            operation.model_call.response = None  # this attempt's response is read anew
         context = None
         if operation.span.is_recording():
             try:
@@ -327,8 +340,41 @@ class Run:
 
 def _first_value(operation: Operation, policy: Policy, result: object) -> Detected | None:
     if policy.predicates or operation.recorded:
-        return detect_value(policy, operation.recorded, result, operation.name)
+        detected = detect_value(policy, operation.recorded, result, operation.name)
+        if detected is not None:
+            return detected
+    if operation.model_call is not None:
+        return model_failure(operation, policy, result)
     return None
+
+
+def model_failure(
+    operation: Operation,
+    policy: Policy,
+    result: object,
+    skip: tuple[str, ...] = (),
+) -> Detected | None:
+    """The first built-in failure of a model call's response; the others are noted too."""
+    options = operation.spec.model_options
+    model_call = operation.model_call
+    if options is None or model_call is None:
+        return None
+    try:
+        found = model_call.failures(options, result)
+    except Exception as exc:
+        internal_error("model_response", exc)
+        return None
+    if not found:
+        return None
+    detected = [
+        Detected(name, policy.by_name.get(name), "value", details, value=result, has_value=True)
+        for name, details in found
+        if name not in skip
+    ]
+    if not detected:
+        return None
+    detected[0].also = detected[1:]
+    return detected[0]
 
 
 def handled_sync(spec: OperationSpec) -> Callable[..., Any]:  # noqa: C901 (see the wrapper)
@@ -339,7 +385,7 @@ def handled_sync(spec: OperationSpec) -> Callable[..., Any]:  # noqa: C901 (see 
     def wrapper(  # noqa: C901 (the first try, then the loop; kept flat for the reader)
         wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        operation = begin(spec, instance, args, kwargs) or begin_silent(spec)
+        operation = begin(spec, instance, args, kwargs) or begin_silent(spec, kwargs)
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
@@ -387,7 +433,7 @@ def handled_async(spec: OperationSpec) -> Callable[..., Any]:  # noqa: C901 (see
     async def wrapper(  # noqa: C901 (as handled_sync's)
         wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        operation = begin(spec, instance, args, kwargs) or begin_silent(spec)
+        operation = begin(spec, instance, args, kwargs) or begin_silent(spec, kwargs)
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:

@@ -33,6 +33,8 @@ from ._failures import (
     mark_left,
 )
 from ._internal import count_usage_error, internal_error, log_limited
+from ._models import DETECTORS, ModelCall, ModelOptions, make_options, request_attributes
+from ._models._content import input_messages, output_messages, system_instructions
 from ._redact import KEY_MARKER, is_sensitive_key
 from ._runtime import resolve, state
 
@@ -147,6 +149,10 @@ class OperationSpec:
     gen_ai_operation: str = ""
     policy: Policy | None = None
     """Declared failure modes, retry policy and fallbacks; ``None`` when none are declared."""
+    model_options: ModelOptions | None = None
+    """Model calls: which built-in detectors run, and the declared output type."""
+    model: str | None = None
+    """Model calls: the model given to the decorator."""
 
 
 def make_spec(
@@ -165,6 +171,9 @@ def make_spec(
     fallbacks: Sequence[Any] | None = None,
     is_async: bool = False,
     where: str | None = None,
+    detect: object = None,
+    output: object = None,
+    is_generator: bool = False,
 ) -> OperationSpec:
     """Build and check an operation's spec; every misuse is reported here, at decoration.
 
@@ -179,6 +188,10 @@ def make_spec(
         raise ValueError(f"unknown operation kind {kind!r}; accepted: {accepted}") from None
     where = where or f"agenttrace.{kind.value}({name!r})"
     _check_options(kind, name, where, provider, model, operation, description, capture)
+    model_options = _model_options(kind, where, detect, output)
+    if model_options is not None and not is_generator:
+        # A generator's items are the caller's before they can be read: no detectors.
+        failure_modes = _with_detectors(failure_modes, model_options)
     policy = make_policy(where, failure_modes, retry, fallbacks, is_async=is_async)
     # The outcome is written as ok when the span starts, and overwritten only when the
     # operation ends otherwise: the happy path then sets no attribute at its end.
@@ -225,7 +238,31 @@ def make_spec(
         model_from_call=kind is Kind.MODEL_CALL and not model,
         gen_ai_operation=gen_ai_operation,
         policy=policy,
+        model_options=model_options,
+        model=model,
     )
+
+
+def _model_options(kind: Kind, where: str, detect: object, output: object) -> ModelOptions | None:
+    if kind is Kind.MODEL_CALL:
+        return make_options(where, detect, output)
+    if detect is not None or output is not None:
+        raise TypeError(f"{where}: detect and output are options of model_call only")
+    return None
+
+
+def _with_detectors(
+    failure_modes: Sequence[FailureMode] | None, options: ModelOptions
+) -> Sequence[FailureMode] | None:
+    """The declared modes plus each enabled built-in detector the user did not redeclare."""
+    if not options.detect:
+        return failure_modes
+    declared = list(failure_modes) if isinstance(failure_modes, (list, tuple)) else failure_modes
+    if declared is not None and not isinstance(declared, list):
+        return failure_modes  # make_policy reports what is wrong with it
+    names = {mode.name for mode in declared or () if isinstance(mode, FailureMode)}
+    builtin = [m for m in DETECTORS if m.name in options.detect and m.name not in names]
+    return [*(declared or ()), *builtin]
 
 
 def _check_options(
@@ -309,6 +346,7 @@ class Operation:
         "_op_token",
         "_token",
         "_yielded",
+        "model_call",
         "recorded",
         "span",
         "spec",
@@ -325,6 +363,8 @@ class Operation:
         self._yielded = 0
         self.recorded: list[Failure] | None = None
         """Failures declared with :meth:`record_failure` during the current attempt."""
+        self.model_call: ModelCall | None = None
+        """Model calls: what was asked and what the model did."""
 
     # --- public, for agenttrace.current() -----------------------------------------------
 
@@ -473,6 +513,10 @@ class Operation:
             if isinstance(model, str) and model:
                 attributes = {**attributes, sc.GEN_AI_REQUEST_MODEL: model}
                 span_name = f"{spec.gen_ai_operation} {model}"
+        if spec.model_options is not None:
+            request = self.prepare_model(kwargs)
+            if request:
+                attributes = {**attributes, **request}
         if (state.capture_content if spec.capture is None else spec.capture) and args is not None:
             self._budget = Budget(state.limits)
             attributes = {
@@ -488,6 +532,52 @@ class Operation:
         except BaseException:
             span.end()
             raise
+
+    def prepare_model(self, kwargs: Mapping[str, Any] | None) -> dict[str, AttributeValue]:
+        """Read a model call's request from its keyword arguments; its start attributes."""
+        try:
+            self.model_call = ModelCall.start(self.spec.model, kwargs)
+            request = self.model_call.request
+            attributes = request_attributes(request) if request is not None else {}
+            if kwargs and self._captures():
+                attributes.update(self._input_content(kwargs))
+        except Exception as exc:
+            internal_error("model_request", exc)
+            self.model_call = ModelCall(None)
+            return {}
+        return attributes
+
+    def _captures(self) -> bool:
+        return state.capture_content if self.spec.capture is None else self.spec.capture
+
+    def _input_content(self, kwargs: Mapping[str, Any]) -> dict[str, AttributeValue]:
+        """``gen_ai.input.messages`` and ``gen_ai.system_instructions``, captured."""
+        attributes: dict[str, AttributeValue] = {}
+        messages = input_messages(kwargs)
+        if messages is not None:
+            attributes[sc.GEN_AI_INPUT_MESSAGES] = capture(messages, state.limits)
+        system = system_instructions(kwargs)
+        if system is not None:
+            attributes[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = capture(system, state.limits)
+        return attributes
+
+    def model_attributes(self, result: object) -> dict[str, AttributeValue]:
+        """A model call's response attributes, reading ``result`` unless a response is known."""
+        model_call = self.model_call
+        if model_call is None:
+            return {}
+        try:
+            model_call.observe(result)
+            attributes = model_call.attributes()
+            response = model_call.response
+            if response is not None and self._captures():
+                messages = output_messages(response)
+                if messages is not None:
+                    attributes[sc.GEN_AI_OUTPUT_MESSAGES] = capture(messages, state.limits)
+        except Exception as exc:
+            internal_error("model_response", exc)
+            return {}
+        return attributes
 
     def _capture_input(
         self, instance: object, args: tuple[Any, ...], kwargs: Mapping[str, Any]
@@ -556,9 +646,12 @@ class Operation:
             return
         self._ended = True
         try:
-            extra: dict[str, str | int | bool] | None = None
+            extra: dict[str, AttributeValue] | None = None
+            if self.model_call is not None:
+                extra = self.model_attributes(result) or None
             if self._budget is not None and result is not None:
-                extra = {self.spec.output_key: self._capture_output(result)}
+                extra = extra or {}
+                extra[self.spec.output_key] = self._capture_output(result)
             if self._yielded or abandoned:
                 extra = extra or {}
                 extra[sc.YIELDED] = self._yielded
@@ -575,7 +668,9 @@ class Operation:
             return
         self._ended = True
         try:
-            extra: dict[str, str | int | bool] = {sc.OUTCOME: outcome, sc.SERVED_BY: served_by}
+            extra: dict[str, AttributeValue] = {sc.OUTCOME: outcome, sc.SERVED_BY: served_by}
+            if self.model_call is not None:
+                extra.update(self.model_attributes(result))
             if attempts > 1:
                 extra[sc.ATTEMPTS] = attempts
             if self._budget is not None and result is not None:
@@ -602,7 +697,9 @@ class Operation:
         mark_left(exc, self.spec.name)
         self._ended = True
         try:
-            extra: dict[str, str | int | bool] = {}
+            extra: dict[str, AttributeValue] = {}
+            if self.model_call is not None and self.model_call.response is not None:
+                extra.update(self.model_call.attributes())
             if self._yielded:
                 extra[sc.YIELDED] = self._yielded
             if attempts > 1:
@@ -709,13 +806,15 @@ def exit_quiet(token: contextvars.Token[Operation | None]) -> None:
     _current.reset(token)
 
 
-def begin_silent(spec: OperationSpec) -> Operation:
+def begin_silent(spec: OperationSpec, kwargs: Mapping[str, Any] | None = None) -> Operation:
     """An operation that records nothing and is current all the same.
 
     Failure handling runs whether or not the operation is recorded (a dropped span must not
     change what the code does), and ``current().record_failure()`` needs the operation.
     """
     operation = Operation(spec)
+    if spec.model_options is not None:
+        operation.prepare_model(kwargs)
     operation.enter()
     return operation
 

@@ -15,6 +15,8 @@ from . import _semconv as sc
 from ._redact import redact_text
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from opentelemetry.trace import Span
     from opentelemetry.util.types import AttributeValue
 
@@ -74,7 +76,7 @@ def _stacktrace(exc: BaseException) -> str:
     return _tail("".join(lines), MAX_STACKTRACE_CHARS)
 
 
-def end_ok(span: Span, attributes: dict[str, str | int | bool] | None) -> None:
+def end_ok(span: Span, attributes: Mapping[str, AttributeValue] | None) -> None:
     """End ``span`` as ``ok``, adding ``attributes``.
 
     Spans start with ``agenttrace.outcome=ok`` (see ``_operation.make_spec``), so the
@@ -87,12 +89,12 @@ def end_ok(span: Span, attributes: dict[str, str | int | bool] | None) -> None:
 
 
 def end_failed(
-    span: Span, exc: BaseException, attributes: dict[str, str | int | bool] | None
+    span: Span, exc: BaseException, attributes: Mapping[str, AttributeValue] | None
 ) -> None:
     """Mark ``span`` as ``failed`` by ``exc``: outcome, ``error.type``, event, status; end it."""
     kind = error_type(exc)
     message = exception_message(exc)
-    failed: dict[str, str | int | bool] = {sc.OUTCOME: sc.OUTCOME_FAILED, sc.ERROR_TYPE: kind}
+    failed: dict[str, AttributeValue] = {sc.OUTCOME: sc.OUTCOME_FAILED, sc.ERROR_TYPE: kind}
     if attributes:
         failed.update(attributes)
     span.set_attributes(failed)

@@ -13,7 +13,8 @@ def test_all_is_sorted_and_matches_the_public_names() -> None:
     public = {
         name
         for name in vars(agenttrace)
-        if not name.startswith("_") and name not in {"cli", "environment_variables", "exceptions"}
+        if not name.startswith("_")
+        and name not in {"cli", "detectors", "environment_variables", "exceptions"}
     }
 
     assert sorted(agenttrace.__all__) == agenttrace.__all__

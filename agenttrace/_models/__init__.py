@@ -1,0 +1,195 @@
+"""What the model actually did: requests, responses and detectors, for ``model_call`` spans.
+
+:class:`ModelCall` is the per-call state of a model-call operation: the request read from
+the call's keyword arguments when it starts, the response read from what it returns (or
+handed over by a client integration), and the attributes both become.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, cast
+
+from pydantic import TypeAdapter, ValidationError
+
+from agenttrace import _semconv as sc
+
+from ._adapters import read_request, read_response
+from ._detectors import DETECTORS, NAMES, detect
+from ._records import ModelRequest, ModelResponse, ToolCall, Usage
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from opentelemetry.util.types import AttributeValue
+
+__all__ = [
+    "DETECTORS",
+    "NAMES",
+    "ModelCall",
+    "ModelOptions",
+    "ModelRequest",
+    "ModelResponse",
+    "ToolCall",
+    "Usage",
+    "make_options",
+    "read_request",
+    "read_response",
+]
+
+_MAX_ERROR: Final = 200
+
+
+@dataclass(frozen=True, slots=True)
+class ModelOptions:
+    """A model call's detection settings, fixed when the decorator is applied."""
+
+    detect: frozenset[str]
+    validate_output: Callable[[str], str | None] | None = None
+
+
+def make_options(where: str, detect_: object, output: object) -> ModelOptions:
+    """Check ``detect=`` and ``output=`` of a model call.
+
+    Raises:
+        TypeError: ``detect`` is not a bool or a collection of names; ``output`` is not a type
+            pydantic can validate.
+        ValueError: ``detect`` names an unknown detector.
+    """
+    if detect_ is True or detect_ is None:
+        enabled = frozenset(NAMES)
+    elif detect_ is False:
+        enabled = frozenset()
+    elif isinstance(detect_, (list, tuple, set, frozenset)) and all(
+        isinstance(name, str) for name in detect_
+    ):
+        unknown = sorted(set(detect_) - set(NAMES))
+        if unknown:
+            raise ValueError(
+                f"{where}: unknown detector {unknown[0]!r}; the detectors are {', '.join(NAMES)}"
+            )
+        enabled = frozenset(detect_)
+    else:
+        raise TypeError(f"{where}: detect= takes True, False or a list of detector names")
+    validate = None
+    if output is not None:
+        try:
+            adapter: TypeAdapter[Any] = TypeAdapter(cast("Any", output))
+        except Exception as exc:  # pydantic's errors for unusable types vary
+            message = f"{where}: output= must be a type pydantic can validate ({exc})"
+            raise TypeError(message) from exc
+
+        def validate(text: str) -> str | None:
+            try:
+                adapter.validate_json(text)
+            except ValidationError as error:
+                errors = error.errors()
+                if not errors:
+                    return str(error)[:_MAX_ERROR]
+                at = ".".join(str(part) for part in errors[0]["loc"])
+                return f"{at + ': ' if at else ''}{errors[0]['msg']}"[:_MAX_ERROR]
+            return None
+    else:
+        enabled = enabled - {"invalid_output"}
+    return ModelOptions(enabled, validate)
+
+
+class ModelCall:
+    """The request and response of one model-call operation."""
+
+    __slots__ = ("request", "response")
+
+    def __init__(self, request: ModelRequest | None) -> None:
+        self.request = request
+        self.response: ModelResponse | None = None
+
+    @classmethod
+    def start(cls, model: str | None, kwargs: Mapping[str, Any] | None) -> ModelCall:
+        """The request of a call: its keyword arguments, with the declared model as default."""
+        request = read_request(kwargs) if kwargs else None
+        if model and (request is None or request.model is None):
+            request = (request or ModelRequest()).model_copy(update={"model": model})
+        return cls(request)
+
+    def merge_request(self, kwargs: Mapping[str, Any]) -> None:
+        """Add what a client call inside the operation asked for (an integration's view)."""
+        found = read_request(kwargs)
+        if found is None:
+            return
+        if self.request is None:
+            self.request = found
+            return
+        update = found.model_dump(exclude_defaults=True)
+        self.request = self.request.model_copy(update=update)
+
+    def observe(self, value: object) -> ModelResponse | None:
+        """Read the response from a returned value, unless one was already handed over."""
+        if self.response is None:
+            self.response = read_response(value)
+        return self.response
+
+    def failures(self, options: ModelOptions, value: object) -> list[tuple[str, dict[str, Any]]]:
+        """The built-in failures of the call's response."""
+        response = self.observe(value)
+        if response is None or not options.detect:
+            return []
+        return detect(self.request, response, options.detect, options.validate_output)
+
+    def attributes(self) -> dict[str, AttributeValue]:
+        """The response's attributes (the request's were written at the start)."""
+        response = self.response
+        if response is None:
+            return {}
+        return response_attributes(response)
+
+
+def request_attributes(request: ModelRequest) -> dict[str, AttributeValue]:
+    """``gen_ai.request.*`` of a request (model aside: it is in the span's name)."""
+    pairs: tuple[tuple[str, object], ...] = (
+        (sc.GEN_AI_REQUEST_TEMPERATURE, request.temperature),
+        (sc.GEN_AI_REQUEST_TOP_P, request.top_p),
+        (sc.GEN_AI_REQUEST_TOP_K, request.top_k),
+        (sc.GEN_AI_REQUEST_MAX_TOKENS, request.max_tokens),
+        (sc.GEN_AI_REQUEST_SEED, request.seed),
+        (sc.GEN_AI_REQUEST_STREAM, request.stream),
+        (sc.GEN_AI_REQUEST_FREQUENCY_PENALTY, request.frequency_penalty),
+        (sc.GEN_AI_REQUEST_PRESENCE_PENALTY, request.presence_penalty),
+        (sc.GEN_AI_REQUEST_CHOICE_COUNT, request.choice_count),
+    )
+    attributes: dict[str, AttributeValue] = {
+        key: cast("AttributeValue", value) for key, value in pairs if value is not None
+    }
+    if request.stop_sequences:
+        attributes[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = request.stop_sequences
+    if request.tools:
+        attributes[sc.REQUEST_TOOLS] = tuple(request.tools)
+    return attributes
+
+
+def response_attributes(response: ModelResponse) -> dict[str, AttributeValue]:
+    """``gen_ai.response.*``, ``gen_ai.usage.*`` and the tool calls of a response."""
+    attributes: dict[str, AttributeValue] = {}
+    if response.model:
+        attributes[sc.GEN_AI_RESPONSE_MODEL] = response.model
+    if response.id:
+        attributes[sc.GEN_AI_RESPONSE_ID] = response.id
+    if response.finish_reasons:
+        attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] = response.finish_reasons
+    usage = response.usage
+    if usage is not None:
+        counts = (
+            (sc.GEN_AI_USAGE_INPUT_TOKENS, usage.input_tokens),
+            (sc.GEN_AI_USAGE_OUTPUT_TOKENS, usage.output_tokens),
+            (sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, usage.cache_read_input_tokens),
+            (sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, usage.cache_creation_input_tokens),
+            (sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, usage.reasoning_output_tokens),
+        )
+        attributes.update({key: value for key, value in counts if value is not None})
+    if response.tool_calls:
+        attributes[sc.TOOL_CALLS] = tuple(call.name for call in response.tool_calls)
+        ids = tuple(call.id or "" for call in response.tool_calls)
+        if any(ids):
+            attributes[sc.TOOL_CALL_IDS] = ids
+    if response.chunks is not None:
+        attributes[sc.STREAM_CHUNKS] = response.chunks
+    return attributes
