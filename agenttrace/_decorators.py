@@ -32,6 +32,7 @@ from ._failures import mark_left
 from ._handling import handled_async, handled_sync
 from ._operation import Kind, OperationSpec, begin, enter_quiet, exit_quiet, make_spec, quiet
 from ._runtime import resolve, state
+from ._streaming import deferred
 
 if TYPE_CHECKING:
     from typing import ParamSpec
@@ -70,6 +71,10 @@ def _sync(spec: OperationSpec) -> Wrapper:
             operation.fail(exc)
             raise
         operation.exit()
+        if spec.model_options is not None:
+            streamed = deferred(operation, result)
+            if streamed is not None:
+                return streamed
         operation.finish(result)
         return result
 
@@ -99,6 +104,10 @@ def _coroutine(spec: OperationSpec) -> Wrapper:
             operation.fail(exc)
             raise
         operation.exit()
+        if spec.model_options is not None:
+            streamed = deferred(operation, result)
+            if streamed is not None:
+                return streamed
         operation.finish(result)
         return result
 

@@ -32,6 +32,7 @@ from ._failures import (
 from ._internal import internal_error
 from ._operation import Operation, OperationSpec, begin, begin_silent
 from ._runtime import resolve, state
+from ._streaming import deferred, model_failure
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -261,6 +262,7 @@ class Run:
         operation.recorded = None
         if operation.model_call is not None:
             operation.model_call.response = None  # this attempt's response is read anew
+            operation.model_call.client_calls = 0
         context = None
         if operation.span.is_recording():
             try:
@@ -348,41 +350,12 @@ def _first_value(operation: Operation, policy: Policy, result: object) -> Detect
     return None
 
 
-def model_failure(
-    operation: Operation,
-    policy: Policy,
-    result: object,
-    skip: tuple[str, ...] = (),
-) -> Detected | None:
-    """The first built-in failure of a model call's response; the others are noted too."""
-    options = operation.spec.model_options
-    model_call = operation.model_call
-    if options is None or model_call is None:
-        return None
-    try:
-        found = model_call.failures(options, result)
-    except Exception as exc:
-        internal_error("model_response", exc)
-        return None
-    if not found:
-        return None
-    detected = [
-        Detected(name, policy.by_name.get(name), "value", details, value=result, has_value=True)
-        for name, details in found
-        if name not in skip
-    ]
-    if not detected:
-        return None
-    detected[0].also = detected[1:]
-    return detected[0]
-
-
 def handled_sync(spec: OperationSpec) -> Callable[..., Any]:  # noqa: C901 (see the wrapper)
     """The wrapper of a plain function that declares failure handling."""
     policy = spec.policy
     assert policy is not None  # noqa: S101
 
-    def wrapper(  # noqa: C901 (the first try, then the loop; kept flat for the reader)
+    def wrapper(  # noqa: C901, PLR0912 (the first try, then the loop; kept flat for the reader)
         wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         operation = begin(spec, instance, args, kwargs) or begin_silent(spec, kwargs)
@@ -395,6 +368,11 @@ def handled_sync(spec: OperationSpec) -> Callable[..., Any]:  # noqa: C901 (see 
                 raise
         else:
             operation.exit()
+            if operation.model_call is not None:
+                # A stream is the caller's as it arrives: it is recorded, not handled.
+                streamed = deferred(operation, result)
+                if streamed is not None:
+                    return streamed
             detected = _first_value(operation, policy, result)
             if detected is None:
                 operation.recorded = None
@@ -430,7 +408,7 @@ def handled_async(spec: OperationSpec) -> Callable[..., Any]:  # noqa: C901 (see
     policy = spec.policy
     assert policy is not None  # noqa: S101
 
-    async def wrapper(  # noqa: C901 (as handled_sync's)
+    async def wrapper(  # noqa: C901, PLR0912 (as handled_sync's)
         wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         operation = begin(spec, instance, args, kwargs) or begin_silent(spec, kwargs)
@@ -443,6 +421,11 @@ def handled_async(spec: OperationSpec) -> Callable[..., Any]:  # noqa: C901 (see
                 raise
         else:
             operation.exit()
+            if operation.model_call is not None:
+                # A stream is the caller's as it arrives: it is recorded, not handled.
+                streamed = deferred(operation, result)
+                if streamed is not None:
+                    return streamed
             detected = _first_value(operation, policy, result)
             if detected is None:
                 operation.recorded = None

@@ -384,6 +384,11 @@ class Operation:
         return not self._ended and self.span.is_recording()
 
     @property
+    def ended(self) -> bool:
+        """Whether the operation has ended (its span, if any, with it)."""
+        return self._ended
+
+    @property
     def trace_id(self) -> str:
         """The trace id as 32 hex digits (zeros when not recorded)."""
         return format(self.span.get_span_context().trace_id, "032x")
@@ -539,18 +544,18 @@ class Operation:
             self.model_call = ModelCall.start(self.spec.model, kwargs)
             request = self.model_call.request
             attributes = request_attributes(request) if request is not None else {}
-            if kwargs and self._captures():
-                attributes.update(self._input_content(kwargs))
+            if kwargs and self.captures():
+                attributes.update(self.input_content(kwargs))
         except Exception as exc:
             internal_error("model_request", exc)
             self.model_call = ModelCall(None)
             return {}
         return attributes
 
-    def _captures(self) -> bool:
+    def captures(self) -> bool:
         return state.capture_content if self.spec.capture is None else self.spec.capture
 
-    def _input_content(self, kwargs: Mapping[str, Any]) -> dict[str, AttributeValue]:
+    def input_content(self, kwargs: Mapping[str, Any]) -> dict[str, AttributeValue]:
         """``gen_ai.input.messages`` and ``gen_ai.system_instructions``, captured."""
         attributes: dict[str, AttributeValue] = {}
         messages = input_messages(kwargs)
@@ -570,7 +575,7 @@ class Operation:
             model_call.observe(result)
             attributes = model_call.attributes()
             response = model_call.response
-            if response is not None and self._captures():
+            if response is not None and self.captures():
                 messages = output_messages(response)
                 if messages is not None:
                     attributes[sc.GEN_AI_OUTPUT_MESSAGES] = capture(messages, state.limits)

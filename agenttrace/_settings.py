@@ -173,9 +173,21 @@ class _Source:
     """What is accepted, when the field's type does not say it well."""
 
 
+GENAI_CAPTURE_MESSAGE_CONTENT: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+"""The OpenTelemetry GenAI instrumentations' content switch, honoured after agenttrace's own."""
+_VALUE_MAPS: Final = {
+    # Its values: true/false, or where content goes; agenttrace records content on spans only.
+    GENAI_CAPTURE_MESSAGE_CONTENT: {
+        "no_content": "false",
+        "event_only": "false",
+        "span_only": "true",
+        "span_and_event": "true",
+    },
+}
+
 _SETTINGS_SOURCES: Final = {
     "disabled": _Source((env.AGENTTRACE_DISABLED,)),
-    "capture_content": _Source((env.AGENTTRACE_CAPTURE_CONTENT,)),
+    "capture_content": _Source((env.AGENTTRACE_CAPTURE_CONTENT, GENAI_CAPTURE_MESSAGE_CONTENT)),
     "capture_max_value_chars": _Source((env.AGENTTRACE_CAPTURE_MAX_VALUE_CHARS,)),
     "capture_max_span_chars": _Source((env.AGENTTRACE_CAPTURE_MAX_SPAN_CHARS,)),
     "strict": _Source((env.AGENTTRACE_STRICT,)),
@@ -283,6 +295,8 @@ def _read(
             continue
         for variable in source.variables:
             value = environ.get(variable, "").strip()
+            if variable in _VALUE_MAPS:
+                value = _VALUE_MAPS[variable].get(value.lower(), value)
             if value:
                 raw[name] = value
                 origin[name] = variable

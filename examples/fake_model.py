@@ -868,8 +868,11 @@ class _Handler(BaseHTTPRequestHandler):
         for event in events:
             data = event if isinstance(event, str) else json.dumps(event)
             name = f"event: {event['type']}\n" if named and isinstance(event, dict) else ""
-            self.wfile.write(f"{name}data: {data}\n\n".encode())
-            self.wfile.flush()
+            try:
+                self.wfile.write(f"{name}data: {data}\n\n".encode())
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                return  # the client stopped reading: a stream left early
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         """Keep the example's output clean."""

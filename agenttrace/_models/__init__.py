@@ -97,11 +97,13 @@ def make_options(where: str, detect_: object, output: object) -> ModelOptions:
 class ModelCall:
     """The request and response of one model-call operation."""
 
-    __slots__ = ("request", "response")
+    __slots__ = ("client_calls", "request", "response")
 
     def __init__(self, request: ModelRequest | None) -> None:
         self.request = request
         self.response: ModelResponse | None = None
+        self.client_calls = 0
+        """Instrumented client calls made in the current attempt."""
 
     @classmethod
     def start(cls, model: str | None, kwargs: Mapping[str, Any] | None) -> ModelCall:
