@@ -186,17 +186,20 @@ class Integration:
             for line in importlib.metadata.requires(_DISTRIBUTION) or ():
                 requirement = Requirement(line)
                 marker = requirement.marker
-                if requirement.name == self.package and marker is not None:
-                    if marker.evaluate({"extra": self.provider}) and not (
-                        requirement.specifier.contains(installed, prereleases=True)
-                    ):
-                        logger.warning(
-                            "agenttrace: %s %s is outside the supported range %s; "
-                            "calls are recorded as far as their responses can be read",
-                            self.package,
-                            installed,
-                            requirement.specifier,
-                        )
-                    return
+                if (
+                    requirement.name != self.package
+                    or marker is None
+                    or not marker.evaluate({"extra": self.provider})
+                ):
+                    continue
+                if not requirement.specifier.contains(installed, prereleases=True):
+                    logger.warning(
+                        "agenttrace: %s %s is outside the supported range %s; "
+                        "calls are recorded as far as their responses can be read",
+                        self.package,
+                        installed,
+                        requirement.specifier,
+                    )
+                return
         except Exception as exc:  # metadata of an unusual install: no check, no failure
             logger.debug("agenttrace: could not check the %s version: %r", self.package, exc)
