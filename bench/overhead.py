@@ -13,7 +13,10 @@ Targets (printed with each figure):
 - 1 MB argument and result with capture on: within 1.5x of the same call with small arguments;
 - a step through agenttrace's export pipeline: at most 1.3x a raw span through the SDK's
   BatchSpanProcessor;
-- no per-call memory growth over 100 000 calls.
+- no per-call memory growth over 100 000 calls;
+- a non-streamed chat call through the instrumented ``openai`` client (an in-process
+  transport, no sockets): at most 1.10x the same call uninstrumented. The Anthropic
+  client's row is reported.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ from agenttrace import _runtime
 from agenttrace._export import Pipeline
 from agenttrace._otlp import Delivery
 from agenttrace._settings import Settings
+from agenttrace.integrations import anthropic as anthropic_integration
+from agenttrace.integrations import openai as openai_integration
 
 MB = "x" * 1_000_000
 PROSE = (
@@ -341,6 +346,118 @@ def pipeline_case(calls: int, rounds: int) -> tuple[str, str, float, str, bool]:
     )
 
 
+CHAT_COMPLETION = {
+    "id": "chatcmpl-1",
+    "object": "chat.completion",
+    "created": 1_700_000_000,
+    "model": "gpt-4o-mini-2024-07-18",
+    "choices": [
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": "Your order A-1001 ships today."},
+            "finish_reason": "stop",
+        }
+    ],
+    "usage": {"prompt_tokens": 21, "completion_tokens": 8, "total_tokens": 29},
+}
+MESSAGE = {
+    "id": "msg_1",
+    "type": "message",
+    "role": "assistant",
+    "model": "claude-haiku-4-5",
+    "content": [{"type": "text", "text": "Your order A-1001 ships today."}],
+    "stop_reason": "end_turn",
+    "stop_sequence": None,
+    "usage": {"input_tokens": 21, "output_tokens": 8},
+}
+
+
+def _transport(client_class: type, body: dict[str, Any]) -> Any:
+    """An in-process transport answering ``body``, from the httpx the client library uses
+    (some versions vendor it under another name)."""
+    httpx = sys.modules[client_class.__mro__[1].__module__.partition(".")[0]]
+    return httpx.MockTransport(lambda _request: httpx.Response(200, json=body))
+
+
+def client_cases(calls: int, rounds: int) -> list[tuple[str, str, float, str, bool]]:
+    """A chat call through each instrumented client against the same client uninstrumented,
+    both answered by an in-process transport."""
+    import anthropic  # noqa: PLC0415 (the bench's own extras)
+    import openai  # noqa: PLC0415
+
+    use(provider_with(Discard()))
+    openai_client = openai.OpenAI(
+        api_key="bench",
+        base_url="http://model.test/v1",
+        http_client=openai.DefaultHttpxClient(
+            transport=_transport(openai.DefaultHttpxClient, CHAT_COMPLETION)
+        ),
+    )
+    anthropic_client = anthropic.Anthropic(
+        api_key="bench",
+        base_url="http://model.test",
+        http_client=anthropic.DefaultHttpxClient(
+            transport=_transport(anthropic.DefaultHttpxClient, MESSAGE)
+        ),
+        open_telemetry={"traces": False},  # the client's own spans would be timed too
+    )
+    messages = [{"role": "user", "content": "Where is my order A-1001?"}]
+
+    def chat() -> None:
+        openai_client.chat.completions.create(model="gpt-4o-mini", messages=messages)  # type: ignore[arg-type]
+
+    def message() -> None:
+        anthropic_client.messages.create(
+            model="claude-haiku-4-5",
+            max_tokens=100,
+            messages=messages,  # type: ignore[arg-type]
+        )
+
+    def patched(function: Callable[[], None]) -> Callable[[int], None]:
+        def run(calls: int) -> None:
+            openai_integration.instrument()
+            anthropic_integration.instrument()
+            try:
+                loop(function)(calls)
+            finally:
+                openai_integration.uninstrument()
+                anthropic_integration.uninstrument()
+
+        return run
+
+    cases = {
+        "chat": loop(chat),
+        "chat instrumented": patched(chat),
+        "message": loop(message),
+        "message instrumented": patched(message),
+    }
+    best = best_per_call(cases, calls, rounds, lambda: None)
+    chat_ratio = best["chat instrumented"] / best["chat"]
+    message_ratio = best["message instrumented"] / best["message"]
+    return [
+        (
+            "openai chat, instrumented",
+            (
+                f"{best['chat instrumented'] * 1e6:.1f} us vs the client alone "
+                f"{best['chat'] * 1e6:.1f} us"
+            ),
+            chat_ratio,
+            "<= 1.10x",
+            chat_ratio <= 1.10,
+        ),
+        (
+            "anthropic message, instrumented",
+            (
+                f"{best['message instrumented'] * 1e6:.1f} us vs the client alone "
+                f"{best['message'] * 1e6:.1f} us"
+            ),
+            message_ratio,
+            "(reported)",
+            True,
+        ),
+    ]
+
+
 def memory_case(calls: int) -> tuple[str, str, float, str, bool]:
     provider = provider_with(Discard())
     use(provider, capture=True)
@@ -379,7 +496,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"agenttrace {agenttrace.__version__}, Python {sys.version.split()[0]}, {os.cpu_count()} cores; "
         f"{calls} calls x {rounds} rounds per case, best round"
     )
-    rows = [*timing_cases(calls, rounds), memory_case(memory_calls)]
+    rows = [
+        *timing_cases(calls, rounds),
+        *client_cases(calls // 10, rounds),
+        memory_case(memory_calls),
+    ]
     width = max(len(row[0]) for row in rows)
     for name, detail, ratio, target, met in rows:
         print(

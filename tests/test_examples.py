@@ -56,5 +56,7 @@ def test_overhead_benchmark_runs() -> None:
         "1 MB prose arg+result",
         "sampled out (ALWAYS_OFF)",
         "step via export pipeline",
+        "openai chat, instrumented",
+        "anthropic message, instrumented",
         "memory over calls",
     ]

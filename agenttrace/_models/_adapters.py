@@ -20,16 +20,33 @@ _MAX_TOOL_CALLS: Final = 64
 _MAX_ITEMS: Final = 256
 
 
+_MAX_TYPES: Final = 4096
+_vendor_types: dict[type, bool] = {}
+"""Whether a class is a vendor's, by class: :func:`get` runs a dozen times per response."""
+
+
+def _is_vendor(cls: type) -> bool:
+    known = _vendor_types.get(cls)
+    if known is None:
+        known = cls.__module__.startswith(_VENDORS)
+        if len(_vendor_types) < _MAX_TYPES:
+            _vendor_types[cls] = known
+    return known
+
+
 def _readable(value: object) -> bool:
-    return isinstance(value, Mapping) or type(value).__module__.startswith(_VENDORS)
+    return _is_vendor(type(value)) or isinstance(value, Mapping)
 
 
 def get(value: object, key: str) -> Any:
     """``value[key]`` of a dict, or the field of a vendor object; ``None`` when absent."""
+    cls = type(value)
+    if cls is dict:
+        return value.get(key)  # type: ignore[attr-defined]
+    if _is_vendor(cls):
+        return getattr(value, key, None)
     if isinstance(value, Mapping):
         return value.get(key)
-    if type(value).__module__.startswith(_VENDORS):
-        return getattr(value, key, None)
     return None
 
 
