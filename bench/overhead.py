@@ -1,9 +1,10 @@
 """What agenttrace adds to a call, against raw OpenTelemetry measured in the same run.
 
-Run it with ``python bench/overhead.py`` (``--quick`` for a smoke run). Every case is timed
-in interleaved rounds and the best round is kept, which is the least noisy estimate of
-the cost on a busy machine. Both sides use one SDK TracerProvider with a
-SimpleSpanProcessor into an in-memory exporter (emptied between rounds).
+Run it with ``python bench/overhead.py`` (``--quick`` for a smoke run, ``--clients`` for the
+instrumented-client rows alone). Every case is timed in interleaved rounds and the best round
+is kept, which is the least noisy estimate of the cost on a busy machine. Both sides use one
+SDK TracerProvider with a SimpleSpanProcessor into an in-memory exporter (emptied between
+rounds).
 
 Targets (printed with each figure):
 - sync no-op step: at most 1.3x raw OpenTelemetry's cost for one span;
@@ -490,17 +491,22 @@ def memory_case(calls: int) -> tuple[str, str, float, str, bool]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a fast smoke run; figures are rough")
+    parser.add_argument("--clients", action="store_true", help="only the instrumented-client rows")
     options = parser.parse_args(argv)
     calls, rounds, memory_calls = (2_000, 2, 5_000) if options.quick else (20_000, 7, 100_000)
+    client_calls = calls // 10  # a client call costs about 30 no-op steps
     print(
         f"agenttrace {agenttrace.__version__}, Python {sys.version.split()[0]}, {os.cpu_count()} cores; "
-        f"{calls} calls x {rounds} rounds per case, best round"
+        f"{client_calls if options.clients else calls} calls x {rounds} rounds per case, best round"
     )
-    rows = [
-        *timing_cases(calls, rounds),
-        *client_cases(calls // 10, rounds),
-        memory_case(memory_calls),
-    ]
+    if options.clients:
+        rows = client_cases(client_calls, rounds)
+    else:
+        rows = [
+            *timing_cases(calls, rounds),
+            *client_cases(client_calls, rounds),
+            memory_case(memory_calls),
+        ]
     width = max(len(row[0]) for row in rows)
     for name, detail, ratio, target, met in rows:
         print(

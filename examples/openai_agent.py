@@ -1,14 +1,16 @@
 """An order-support agent on the ``openai`` client, recorded by agenttrace's integration.
 
 The agent answers three tickets. The first needs a tool: the model asks for
-``lookup_order``, the agent runs it and sends the result back. On the second the provider
-answers with another model than the one asked for; on the third the answer is cut off at
-``max_tokens``. agenttrace's detectors catch both, and the model call's declared handling
-sends each to a fallback: a larger model, with room to finish.
+``lookup_order``, the agent runs it and sends the result back, and the model answers. On the
+second the provider answers with another model than the one asked for; on the third the
+answer is cut off at ``max_tokens``. agenttrace's detectors catch both (``model_substituted``
+and ``truncated``), and the handling declared on the model call sends each to a fallback: a
+backup model, with room to finish.
 
 The model is the local fake server (``fake_model.py``), scripted to misbehave on cue and
 called through the real ``openai`` client, so this runs offline. Spans go to
-``.agenttrace/traces.jsonl`` and each run is printed as a tree.
+``.agenttrace/traces.jsonl``, each run is printed as a tree on stderr, and a summary of the
+replies on stdout.
 
     python examples/openai_agent.py
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fake_model import FakeModelServer
@@ -26,12 +29,13 @@ from agenttrace.integrations import openai as openai_integration
 
 if TYPE_CHECKING:
     from openai import OpenAI
-    from openai.types.chat import ChatCompletion
+    from openai.types.chat import ChatCompletion, ChatCompletionToolParam
 
 MODEL = "gpt-4o"
 BACKUP = "gpt-4o-mini"
+SYSTEM = "You are an order-support agent. Look orders up before you answer."
 ORDERS = {"A-1001": {"status": "shipped", "carrier": "DHL", "eta": "2 days"}}
-LOOKUP_ORDER = {
+LOOKUP_ORDER: ChatCompletionToolParam = {
     "type": "function",
     "function": {
         "name": "lookup_order",
@@ -43,12 +47,25 @@ LOOKUP_ORDER = {
         },
     },
 }
-# Each ticket with how the fake model behaves on the requests it causes, in order.
+# Each ticket, with how the fake model behaves on the requests it causes, in order.
 TICKETS = [
     ("Where is my order A-1001?", ['tool=lookup_order args={"order_id":"A-1001"}', "ok"]),
     ("Can I change my delivery address?", ["model=gpt-3.5-turbo", "ok"]),
     ("Explain your refund policy in detail.", ["truncated", "ok"]),
 ]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The agent's answer to a ticket, and the model that wrote it."""
+
+    text: str
+    model: str
+
+    @property
+    def by_backup(self) -> bool:
+        # The response names a dated version of the model: gpt-4o-mini-2024-07-18.
+        return self.model.startswith(BACKUP)
 
 
 @agenttrace.tool
@@ -58,10 +75,12 @@ def lookup_order(order_id: str) -> dict[str, str]:
 
 
 def answer_with_backup(client: OpenAI, messages: list[dict[str, Any]]) -> ChatCompletion:
-    """The fallback: a larger model, with room to finish (and no tools: it answers in prose)."""
+    """The fallback: another model, with room to finish."""
+    # Same tools as the first choice: the conversation may already hold tool calls.
     return client.chat.completions.create(
         model=BACKUP,
         messages=messages,  # type: ignore[arg-type]
+        tools=[LOOKUP_ORDER],
         max_tokens=400,
     )
 
@@ -69,7 +88,7 @@ def answer_with_backup(client: OpenAI, messages: list[dict[str, Any]]) -> ChatCo
 @agenttrace.model_call(
     "answer",
     provider="openai",
-    # Both detectors are built in and accepted by default; declared here, they fall back.
+    # Both detectors are built in and only recorded by default; declared here, they fall back.
     failure_modes=[
         agenttrace.FailureMode("model_substituted", handling="fallback"),
         agenttrace.FailureMode("truncated", handling="fallback"),
@@ -77,38 +96,39 @@ def answer_with_backup(client: OpenAI, messages: list[dict[str, Any]]) -> ChatCo
     fallbacks=[answer_with_backup],
 )
 def answer(client: OpenAI, messages: list[dict[str, Any]]) -> ChatCompletion:
-    # The instrumented client call adds its request and response to this span: one span.
+    # Instrumented, this client call adds its request and response to the span of `answer`
+    # (and its detectors judge the response), so each model call is one span, not two.
     return client.chat.completions.create(
         model=MODEL,
         messages=messages,  # type: ignore[arg-type]
-        tools=[LOOKUP_ORDER],  # type: ignore[list-item]
+        tools=[LOOKUP_ORDER],
         max_tokens=60,
     )
 
 
 @agenttrace.agent("order-agent")
-def handle(client: OpenAI, ticket: str) -> tuple[str, str]:
-    """Answer a ticket, running the tools the model asks for; the reply and its model."""
+def handle(client: OpenAI, ticket: str) -> Reply:
+    """Answer a ticket, running the tools the model asks for."""
     messages: list[dict[str, Any]] = [
-        {"role": "system", "content": "You are an order-support agent. Use the tools."},
+        {"role": "system", "content": SYSTEM},
         {"role": "user", "content": ticket},
     ]
-    for _ in range(4):  # a bounded tool loop
+    for _ in range(4):  # a model that keeps asking for tools must not loop forever
         response = answer(client, messages)
         message = response.choices[0].message
         if not message.tool_calls:
-            return message.content or "", response.model
+            return Reply(message.content or "", response.model)
         messages.append(message.model_dump(exclude_none=True))
         for call in message.tool_calls:
             result = lookup_order(**json.loads(call.function.arguments))  # type: ignore[union-attr]
             messages.append(
                 {"role": "tool", "tool_call_id": call.id, "content": json.dumps(result)}
             )
-    return "Sorry, I could not finish that.", response.model
+    return Reply("Sorry, I could not finish that; a colleague will follow up.", response.model)
 
 
-def run(server: FakeModelServer) -> list[tuple[str, str]]:
-    """Answer every ticket; the replies, with the model that gave each."""
+def run(server: FakeModelServer) -> list[Reply]:
+    """Answer every ticket, scripting the fake model's behaviour for each."""
     replies = []
     with server.client() as client:
         for ticket, behaviours in TICKETS:
@@ -122,8 +142,9 @@ def main() -> int:
     openai_integration.instrument()
     with FakeModelServer() as server:
         replies = run(server)
-    for (ticket, _), (reply, model) in zip(TICKETS, replies, strict=True):
-        print(f"{ticket}\n  -> [{model}] {reply[:70]}")
+    for (ticket, _), reply in zip(TICKETS, replies, strict=True):
+        fallback = f" (fallback {answer_with_backup.__name__})" if reply.by_backup else ""
+        print(f"{ticket}\n  {reply.text}\n  answered by {reply.model}{fallback}")
     delivered = agenttrace.shutdown()
     return 0 if delivered else 1
 
