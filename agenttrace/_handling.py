@@ -30,6 +30,7 @@ from ._failures import (
     mark_left,
 )
 from ._internal import internal_error
+from ._models import response_attributes
 from ._operation import Operation, OperationSpec, begin, begin_silent
 from ._runtime import resolve, state
 from ._streaming import deferred, model_failure
@@ -260,9 +261,6 @@ class Run:
         """Start the next attempt's span (when recorded) and make it current."""
         operation = self.operation
         operation.recorded = None
-        if operation.model_call is not None:
-            operation.model_call.response = None  # this attempt's response is read anew
-            operation.model_call.client_calls = 0
         context = None
         if operation.span.is_recording():
             try:
@@ -283,6 +281,8 @@ class Run:
                     context = operation.child_context(self.span)
             except Exception as exc:
                 internal_error("attempt", exc)
+        if operation.model_call is not None:
+            operation.model_call.next_attempt(self.span)  # its response is read anew
         operation.enter(context)
 
     def exit(self) -> None:
@@ -301,6 +301,10 @@ class Run:
         span, self.span = self.span, None
         if span is not None:
             try:
+                model_call = self.operation.model_call
+                if model_call is not None and model_call.response is not None:
+                    # What this attempt's model did; its tokens count on the operation's span.
+                    span.set_attributes(response_attributes(model_call.response, usage=False))
                 _spans.end_attempt(span, detected)
             except Exception as exc:
                 internal_error("attempt", exc)

@@ -703,7 +703,7 @@ class Operation:
         self._ended = True
         try:
             extra: dict[str, AttributeValue] = {}
-            if self.model_call is not None and self.model_call.response is not None:
+            if self.model_call is not None:
                 extra.update(self.model_call.attributes())
             if self._yielded:
                 extra[sc.YIELDED] = self._yielded

@@ -130,11 +130,14 @@ def merge_request(operation: Operation, kwargs: Mapping[str, Any]) -> None:
         had_model = model_call.request is not None and model_call.request.model is not None
         model_call.merge_request(kwargs)
         request = model_call.request
-        span = operation.span
+        # A retry's or fallback's request is recorded on its attempt span.
+        span = model_call.attempt_span or operation.span
         if request is None or not span.is_recording():
             return
         attributes = request_attributes(request)
-        if request.model and not had_model:
+        if request.model and model_call.later:
+            attributes[sc.GEN_AI_REQUEST_MODEL] = request.model
+        elif request.model and not had_model:
             attributes[sc.GEN_AI_REQUEST_MODEL] = request.model
             span.update_name(f"{operation.spec.gen_ai_operation} {request.model}")
         if operation.captures():

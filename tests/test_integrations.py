@@ -23,6 +23,7 @@ import pytest
 import wrapt
 from openai.resources.chat.completions.completions import AsyncCompletions, Completions
 from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import StatusCode
 
 import agenttrace
 from agenttrace import _semconv as sc
@@ -373,6 +374,36 @@ def test_anthropic_stream_helper_left_early(recorder: Recorder, server: Any) -> 
     assert got[sc.ABANDONED] is True
 
 
+def test_the_callers_exception_in_a_with_block_abandons_the_stream(
+    recorder: Recorder, client: openai.OpenAI, server: Any
+) -> None:
+    """The stream did not fail, the reading code did: both kinds of stream end abandoned."""
+
+    def read_openai() -> None:
+        with stream(client) as chunks:
+            next(iter(chunks))
+            raise KeyError("consumer")
+
+    def read_anthropic() -> None:
+        with server.anthropic_client().messages.stream(
+            model=CLAUDE, max_tokens=100, messages=ask("hi there")
+        ) as events:
+            next(iter(events))
+            raise KeyError("consumer")
+
+    with pytest.raises(KeyError):
+        read_openai()
+    with pytest.raises(KeyError):
+        read_anthropic()
+
+    spans = model_spans(recorder)
+    assert len(spans) == 2
+    for span in spans:
+        assert (span.attributes or {})[sc.ABANDONED] is True
+        assert span.status.status_code is StatusCode.UNSET
+        assert sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK in (span.attributes or {})
+
+
 async def test_async_openai_call_and_stream(recorder: Recorder, server: Any) -> None:
     client = server.async_client()
     await client.chat.completions.create(
@@ -462,6 +493,64 @@ def test_a_redeclared_detector_falls_back_on_a_client_response(
     assert (got[sc.OUTCOME], got[sc.SERVED_BY]) == ("degraded", "backup")
     assert failures(span) == ["model_substituted"]
     assert recorder.one("fallback backup")  # the fallback's client call is in its attempt
+
+
+def test_a_fallback_client_call_is_recorded_on_its_attempt(recorder: Recorder, server: Any) -> None:
+    """The fallback's request is its own (judged on its own tools), and its tokens add up."""
+    client = server.client()
+    with_tool = [LOOKUP]
+
+    def backup(question: str) -> Any:
+        return client.chat.completions.create(
+            model="gpt-4o-mini", messages=ask("x [fake-model: tool=refund_order]"), max_tokens=99
+        )
+
+    @agenttrace.model_call(
+        "answer",
+        provider="openai",
+        failure_modes=[agenttrace.FailureMode("truncated", handling="fallback")],
+        fallbacks=[backup],
+    )
+    def answer(question: str) -> Any:
+        return client.chat.completions.create(
+            model="gpt-4o", messages=ask(question), tools=with_tool, temperature=0.5
+        )
+
+    first = client.chat.completions.create(
+        model="gpt-4o", messages=ask("y [fake-model: truncated]")
+    )
+    second = client.chat.completions.create(
+        model="gpt-4o-mini", messages=ask("x [fake-model: tool=refund_order]"), max_tokens=99
+    )
+    recorder.exporter.clear()  # the spans of the two calls above
+    answer("y [fake-model: truncated]")
+
+    [span] = model_spans(recorder)
+    got = dict(span.attributes or {})
+    # The operation's request is its first try's; the response is the one that served.
+    assert span.name == "chat gpt-4o"
+    assert (got[sc.GEN_AI_REQUEST_TEMPERATURE], got[sc.REQUEST_TOOLS]) == (0.5, ("lookup_order",))
+    assert sc.GEN_AI_REQUEST_MAX_TOKENS not in got
+    assert got[sc.GEN_AI_RESPONSE_MODEL] == second.model
+    assert got[sc.TOOL_CALLS] == ("refund_order",)
+    assert (got[sc.OUTCOME], got[sc.SERVED_BY]) == ("degraded", "backup")
+    # Both attempts' tokens, each counted once.
+    assert first.usage is not None
+    assert second.usage is not None
+    assert (
+        got[sc.GEN_AI_USAGE_INPUT_TOKENS] == first.usage.prompt_tokens + second.usage.prompt_tokens
+    )
+    assert got[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == (
+        first.usage.completion_tokens + second.usage.completion_tokens
+    )
+    # The backup offered no refund_order tool: judged on its own request, that is unknown.
+    assert failures(span) == ["truncated", "unknown_tool"]
+    attempt = dict(recorder.one("fallback backup").attributes or {})
+    assert attempt[sc.GEN_AI_REQUEST_MODEL] == "gpt-4o-mini"
+    assert attempt[sc.GEN_AI_REQUEST_MAX_TOKENS] == 99
+    assert sc.REQUEST_TOOLS not in attempt
+    assert attempt[sc.GEN_AI_RESPONSE_MODEL] == second.model
+    assert sc.GEN_AI_USAGE_INPUT_TOKENS not in attempt
 
 
 def test_a_decorated_call_returning_the_client_stream(recorder: Recorder, server: Any) -> None:

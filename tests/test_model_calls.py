@@ -370,6 +370,49 @@ def test_a_redeclared_detector_gets_the_users_handling(recorder: Recorder) -> No
     assert ("recovered", "stop") == (got[sc.OUTCOME], got[sc.GEN_AI_RESPONSE_FINISH_REASONS][0])
 
 
+def test_the_tokens_of_every_attempt_count(recorder: Recorder) -> None:
+    """A retried model call spent both attempts' tokens: its span says so, once."""
+    replies = iter([chat(finish="length"), chat()])
+
+    @agenttrace.model_call(
+        provider="openai",
+        model="gpt-4o-mini",
+        failure_modes=[agenttrace.FailureMode("truncated", handling="retry")],
+        retry=agenttrace.Retry(attempts=2),
+    )
+    def complete() -> Any:
+        return next(replies)
+
+    complete()
+    got = attributes(recorder)
+    assert (got[sc.GEN_AI_USAGE_INPUT_TOKENS], got[sc.GEN_AI_USAGE_OUTPUT_TOKENS]) == (24, 10)
+    assert got[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 8
+    assert got[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] == 4
+    assert sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS not in got  # given by neither
+    retry = dict(recorder.one("retry complete").attributes or {})
+    assert retry[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
+    assert sc.GEN_AI_USAGE_INPUT_TOKENS not in retry  # counted on the model call only
+
+
+def test_the_tokens_of_a_failed_call_count(recorder: Recorder) -> None:
+    """A call whose retries are spent fails, and still says what it spent."""
+    replies = iter([chat(finish="length"), chat(finish="length")])
+
+    @agenttrace.model_call(
+        provider="openai",
+        model="gpt-4o-mini",
+        failure_modes=[agenttrace.FailureMode("truncated", handling="retry")],
+        retry=agenttrace.Retry(attempts=2),
+    )
+    def complete() -> Any:
+        return next(replies)
+
+    with pytest.raises(agenttrace.Failure):
+        complete()
+    got = attributes(recorder)
+    assert (got[sc.GEN_AI_USAGE_INPUT_TOKENS], got[sc.GEN_AI_USAGE_OUTPUT_TOKENS]) == (24, 10)
+
+
 def test_detectors_can_be_chosen_or_switched_off(recorder: Recorder) -> None:
     """detect=False records nothing; detect=["refused"] only refusals."""
     model_call(detect=False)(reply=chat(finish="length"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, cast
 
+from opentelemetry.trace import INVALID_SPAN
 from pydantic import TypeAdapter, ValidationError
 
 from agenttrace import _semconv as sc
@@ -21,6 +22,7 @@ from ._records import ModelRequest, ModelResponse, ToolCall, Usage
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
+    from opentelemetry.trace import Span
     from opentelemetry.util.types import AttributeValue
 
 __all__ = [
@@ -35,6 +37,8 @@ __all__ = [
     "make_options",
     "read_request",
     "read_response",
+    "request_attributes",
+    "response_attributes",
 ]
 
 _MAX_ERROR: Final = 200
@@ -95,15 +99,39 @@ def make_options(where: str, detect_: object, output: object) -> ModelOptions:
 
 
 class ModelCall:
-    """The request and response of one model-call operation."""
+    """The request and response of one model-call operation, over its attempts.
 
-    __slots__ = ("client_calls", "request", "response")
+    A retry or fallback is a new attempt: what an instrumented client call asks for in it
+    replaces the request (its detectors judge it against what it asked for), and the
+    tokens of the attempts before it are kept, so the span counts every token the call
+    spent.
+    """
+
+    __slots__ = ("attempt_span", "client_calls", "request", "response", "spent")
 
     def __init__(self, request: ModelRequest | None) -> None:
         self.request = request
         self.response: ModelResponse | None = None
         self.client_calls = 0
         """Instrumented client calls made in the current attempt."""
+        self.spent: Usage | None = None
+        """The tokens of the attempts before the current one."""
+        self.attempt_span: Span | None = None
+        """The current attempt's span, from the first retry or fallback on (see ``later``)."""
+
+    @property
+    def later(self) -> bool:
+        """Whether the current attempt is a retry or fallback (its span may be unrecorded)."""
+        return self.attempt_span is not None
+
+    def next_attempt(self, span: Span | None) -> None:
+        """Start a retry or fallback, whose span is ``span`` (a non-recording one if none)."""
+        response = self.response
+        if response is not None and response.usage is not None:
+            self.spent = total_usage(self.spent, response.usage)
+        self.response = None
+        self.client_calls = 0
+        self.attempt_span = span or INVALID_SPAN
 
     @classmethod
     def start(cls, model: str | None, kwargs: Mapping[str, Any] | None) -> ModelCall:
@@ -114,8 +142,14 @@ class ModelCall:
         return cls(request)
 
     def merge_request(self, kwargs: Mapping[str, Any]) -> None:
-        """Add what a client call inside the operation asked for (an integration's view)."""
+        """Add what a client call inside the operation asked for (an integration's view).
+
+        In a retry or fallback it is the attempt's request, replacing the one before.
+        """
         found = read_request(kwargs)
+        if self.later:
+            self.request = found
+            return
         if found is None:
             return
         if self.request is None:
@@ -138,11 +172,34 @@ class ModelCall:
         return detect(self.request, response, options.detect, options.validate_output)
 
     def attributes(self) -> dict[str, AttributeValue]:
-        """The response's attributes (the request's were written at the start)."""
+        """The response's attributes, the tokens of every attempt counted."""
         response = self.response
+        spent = self.spent
         if response is None:
-            return {}
-        return response_attributes(response)
+            return usage_attributes(spent) if spent is not None else {}
+        attributes = response_attributes(response, usage=spent is None)
+        if spent is not None:
+            attributes.update(usage_attributes(total_usage(spent, response.usage)))
+        return attributes
+
+
+def total_usage(first: Usage | None, second: Usage | None) -> Usage:
+    """The token counts of two calls together; a count neither gives stays ``None``."""
+    if first is None or second is None:
+        return first or second or Usage()
+
+    def plus(a: int | None, b: int | None) -> int | None:
+        return b if a is None else a if b is None else a + b
+
+    return Usage(
+        input_tokens=plus(first.input_tokens, second.input_tokens),
+        output_tokens=plus(first.output_tokens, second.output_tokens),
+        cache_read_input_tokens=plus(first.cache_read_input_tokens, second.cache_read_input_tokens),
+        cache_creation_input_tokens=plus(
+            first.cache_creation_input_tokens, second.cache_creation_input_tokens
+        ),
+        reasoning_output_tokens=plus(first.reasoning_output_tokens, second.reasoning_output_tokens),
+    )
 
 
 def request_attributes(request: ModelRequest) -> dict[str, AttributeValue]:
@@ -168,8 +225,22 @@ def request_attributes(request: ModelRequest) -> dict[str, AttributeValue]:
     return attributes
 
 
-def response_attributes(response: ModelResponse) -> dict[str, AttributeValue]:
-    """``gen_ai.response.*``, ``gen_ai.usage.*`` and the tool calls of a response."""
+def usage_attributes(usage: Usage) -> dict[str, AttributeValue]:
+    """``gen_ai.usage.*``: the counts the provider gave."""
+    counts = (
+        (sc.GEN_AI_USAGE_INPUT_TOKENS, usage.input_tokens),
+        (sc.GEN_AI_USAGE_OUTPUT_TOKENS, usage.output_tokens),
+        (sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, usage.cache_read_input_tokens),
+        (sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, usage.cache_creation_input_tokens),
+        (sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, usage.reasoning_output_tokens),
+    )
+    return {key: value for key, value in counts if value is not None}
+
+
+def response_attributes(
+    response: ModelResponse, *, usage: bool = True
+) -> dict[str, AttributeValue]:
+    """``gen_ai.response.*``, ``gen_ai.usage.*`` (unless not ``usage``) and the tool calls."""
     attributes: dict[str, AttributeValue] = {}
     if response.model:
         attributes[sc.GEN_AI_RESPONSE_MODEL] = response.model
@@ -177,16 +248,8 @@ def response_attributes(response: ModelResponse) -> dict[str, AttributeValue]:
         attributes[sc.GEN_AI_RESPONSE_ID] = response.id
     if response.finish_reasons:
         attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] = response.finish_reasons
-    usage = response.usage
-    if usage is not None:
-        counts = (
-            (sc.GEN_AI_USAGE_INPUT_TOKENS, usage.input_tokens),
-            (sc.GEN_AI_USAGE_OUTPUT_TOKENS, usage.output_tokens),
-            (sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, usage.cache_read_input_tokens),
-            (sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, usage.cache_creation_input_tokens),
-            (sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, usage.reasoning_output_tokens),
-        )
-        attributes.update({key: value for key, value in counts if value is not None})
+    if usage and response.usage is not None:
+        attributes.update(usage_attributes(response.usage))
     if response.tool_calls:
         attributes[sc.TOOL_CALLS] = tuple(call.name for call in response.tool_calls)
         ids = tuple(call.id or "" for call in response.tool_calls)

@@ -343,15 +343,6 @@ class StreamState:
                 internal_error("stream_end", exc)
 
 
-def _ended_by(exc: BaseException | None) -> dict[str, Any]:
-    """``end()``'s arguments when a ``with`` block is left (by ``exc`` or normally)."""
-    if exc is None:
-        return {"abandoned": True}
-    if isinstance(exc, Exception):
-        return {"error": exc}
-    return {"abandoned": True}
-
-
 class StreamProxy(wrapt.ObjectProxy[Any]):
     """A sync stream, seen chunk by chunk; otherwise the stream itself."""
 
@@ -405,7 +396,7 @@ class StreamProxy(wrapt.ObjectProxy[Any]):
             leave = getattr(self.__wrapped__, "__exit__", None)
             return leave(exc_type, exc, traceback) if leave is not None else None
         finally:
-            self._self_state.end(**_ended_by(exc))
+            self._self_state.end(abandoned=True)  # by the caller, even on its exception
 
     def __del__(self) -> None:
         _abandon(self)
@@ -470,7 +461,7 @@ class AsyncStreamProxy(wrapt.ObjectProxy[Any]):
             leave = getattr(self.__wrapped__, "__aexit__", None)
             return await leave(exc_type, exc, traceback) if leave is not None else None
         finally:
-            self._self_state.end(**_ended_by(exc))
+            self._self_state.end(abandoned=True)  # by the caller, even on its exception
 
     def __del__(self) -> None:
         _abandon(self)
@@ -532,7 +523,7 @@ class ManagerProxy(wrapt.ObjectProxy[Any]):
         try:
             return self.__wrapped__.__exit__(exc_type, exc, traceback)
         finally:
-            self._self_state.end(**_ended_by(exc))
+            self._self_state.end(abandoned=True)  # by the caller, even on its exception
 
     def __del__(self) -> None:
         _abandon(self)
@@ -573,7 +564,7 @@ class AsyncManagerProxy(wrapt.ObjectProxy[Any]):
         try:
             return await self.__wrapped__.__aexit__(exc_type, exc, traceback)
         finally:
-            self._self_state.end(**_ended_by(exc))
+            self._self_state.end(abandoned=True)  # by the caller, even on its exception
 
     def __del__(self) -> None:
         _abandon(self)
