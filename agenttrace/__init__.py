@@ -10,7 +10,7 @@ from ._contracts import Contract, ModeContract, contracts
 from ._decorators import agent, model_call, step, tool
 from ._failures import Escalation, Failure, FailureMode, Human, Outcome, Retry, human
 from ._internal import InternalError
-from ._models import ModelRequest, ModelResponse, ToolCall, Usage
+from ._models import ModelResponse, ToolCall, Usage
 from ._operation import Kind, Operation, OperationScope, current, span
 from ._propagation import bind
 from ._stats import Stats, stats
@@ -27,7 +27,6 @@ __all__ = [
     "InternalError",
     "Kind",
     "ModeContract",
-    "ModelRequest",
     "ModelResponse",
     "Operation",
     "OperationScope",

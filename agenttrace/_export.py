@@ -401,6 +401,11 @@ class Pipeline(SpanProcessor):
             self._handled_seq = self._enqueued_seq
             delivered = abandoned == 0 and self._failed_batches == failures
         bounded_call(self.sink.shutdown, max(end - time.monotonic(), 0.05))
+        worker = self._worker
+        if worker is not None and worker is not threading.current_thread():
+            # A batch given up at the deadline is still held while its export returns (the
+            # sink was told the deadline): let the worker finish and let go of its spans.
+            worker.join(max(end - time.monotonic(), 0.05))
         counts = self.counts()
         if counts.lost:
             logger.warning(

@@ -57,6 +57,7 @@ def test_overhead_benchmark_runs() -> None:
         "sampled out (ALWAYS_OFF)",
         "step via export pipeline",
         "openai chat, instrumented",
+        "openai chat, raw OTel span",
         "anthropic message, instrumented",
         "memory over calls",
     ]

@@ -17,7 +17,7 @@ from agenttrace import _semconv as sc
 
 from ._adapters import read_request, read_response
 from ._detectors import DETECTORS, NAMES, detect
-from ._records import ModelRequest, ModelResponse, ToolCall, Usage
+from ._records import ModelResponse, Request, Response, Tokens, ToolCall, Usage
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -30,8 +30,9 @@ __all__ = [
     "NAMES",
     "ModelCall",
     "ModelOptions",
-    "ModelRequest",
     "ModelResponse",
+    "Request",
+    "Response",
     "ToolCall",
     "Usage",
     "make_options",
@@ -109,12 +110,12 @@ class ModelCall:
 
     __slots__ = ("attempt_span", "client_calls", "request", "response", "spent")
 
-    def __init__(self, request: ModelRequest | None) -> None:
+    def __init__(self, request: Request | None) -> None:
         self.request = request
-        self.response: ModelResponse | None = None
+        self.response: Response | None = None
         self.client_calls = 0
         """Instrumented client calls made in the current attempt."""
-        self.spent: Usage | None = None
+        self.spent: Tokens | None = None
         """The tokens of the attempts before the current one."""
         self.attempt_span: Span | None = None
         """The current attempt's span, from the first retry or fallback on (see ``later``)."""
@@ -137,8 +138,10 @@ class ModelCall:
     def start(cls, model: str | None, kwargs: Mapping[str, Any] | None) -> ModelCall:
         """The request of a call: its keyword arguments, with the declared model as default."""
         request = read_request(kwargs) if kwargs else None
-        if model and (request is None or request.model is None):
-            request = (request or ModelRequest()).model_copy(update={"model": model})
+        if model and request is None:
+            request = Request(model=model)
+        elif model and request is not None and request.model is None:
+            request.model = model  # read just now: this call's own
         return cls(request)
 
     def merge_request(self, kwargs: Mapping[str, Any]) -> None:
@@ -152,13 +155,9 @@ class ModelCall:
             return
         if found is None:
             return
-        if self.request is None:
-            self.request = found
-            return
-        update = found.model_dump(exclude_defaults=True)
-        self.request = self.request.model_copy(update=update)
+        self.request = found if self.request is None else self.request.merged(found)
 
-    def observe(self, value: object) -> ModelResponse | None:
+    def observe(self, value: object) -> Response | None:
         """Read the response from a returned value, unless one was already handed over."""
         if self.response is None:
             self.response = read_response(value)
@@ -183,41 +182,25 @@ class ModelCall:
         return attributes
 
 
-def total_usage(first: Usage | None, second: Usage | None) -> Usage:
+def total_usage(first: Tokens | None, second: Tokens | None) -> Tokens:
     """The token counts of two calls together; a count neither gives stays ``None``."""
     if first is None or second is None:
-        return first or second or Usage()
+        return first or second or Tokens()
 
-    def plus(a: int | None, b: int | None) -> int | None:
-        return b if a is None else a if b is None else a + b
-
-    return Usage(
-        input_tokens=plus(first.input_tokens, second.input_tokens),
-        output_tokens=plus(first.output_tokens, second.output_tokens),
-        cache_read_input_tokens=plus(first.cache_read_input_tokens, second.cache_read_input_tokens),
-        cache_creation_input_tokens=plus(
-            first.cache_creation_input_tokens, second.cache_creation_input_tokens
-        ),
-        reasoning_output_tokens=plus(first.reasoning_output_tokens, second.reasoning_output_tokens),
-    )
+    counts: dict[str, int | None] = {}
+    for _, name in _USAGE_ATTRIBUTES:
+        a, b = getattr(first, name), getattr(second, name)
+        counts[name] = b if a is None else a if b is None else a + b
+    return Tokens(**counts)
 
 
-def request_attributes(request: ModelRequest) -> dict[str, AttributeValue]:
+def request_attributes(request: Request) -> dict[str, AttributeValue]:
     """``gen_ai.request.*`` of a request (model aside: it is in the span's name)."""
-    pairs: tuple[tuple[str, object], ...] = (
-        (sc.GEN_AI_REQUEST_TEMPERATURE, request.temperature),
-        (sc.GEN_AI_REQUEST_TOP_P, request.top_p),
-        (sc.GEN_AI_REQUEST_TOP_K, request.top_k),
-        (sc.GEN_AI_REQUEST_MAX_TOKENS, request.max_tokens),
-        (sc.GEN_AI_REQUEST_SEED, request.seed),
-        (sc.GEN_AI_REQUEST_STREAM, request.stream),
-        (sc.GEN_AI_REQUEST_FREQUENCY_PENALTY, request.frequency_penalty),
-        (sc.GEN_AI_REQUEST_PRESENCE_PENALTY, request.presence_penalty),
-        (sc.GEN_AI_REQUEST_CHOICE_COUNT, request.choice_count),
-    )
-    attributes: dict[str, AttributeValue] = {
-        key: cast("AttributeValue", value) for key, value in pairs if value is not None
-    }
+    attributes: dict[str, AttributeValue] = {}
+    for key, name in _REQUEST_ATTRIBUTES:
+        value = getattr(request, name)
+        if value is not None:
+            attributes[key] = value
     if request.stop_sequences:
         attributes[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = request.stop_sequences
     if request.tools:
@@ -225,21 +208,37 @@ def request_attributes(request: ModelRequest) -> dict[str, AttributeValue]:
     return attributes
 
 
-def usage_attributes(usage: Usage) -> dict[str, AttributeValue]:
+_REQUEST_ATTRIBUTES: Final = (
+    (sc.GEN_AI_REQUEST_TEMPERATURE, "temperature"),
+    (sc.GEN_AI_REQUEST_TOP_P, "top_p"),
+    (sc.GEN_AI_REQUEST_TOP_K, "top_k"),
+    (sc.GEN_AI_REQUEST_MAX_TOKENS, "max_tokens"),
+    (sc.GEN_AI_REQUEST_SEED, "seed"),
+    (sc.GEN_AI_REQUEST_STREAM, "stream"),
+    (sc.GEN_AI_REQUEST_FREQUENCY_PENALTY, "frequency_penalty"),
+    (sc.GEN_AI_REQUEST_PRESENCE_PENALTY, "presence_penalty"),
+    (sc.GEN_AI_REQUEST_CHOICE_COUNT, "choice_count"),
+)
+_USAGE_ATTRIBUTES: Final = (
+    (sc.GEN_AI_USAGE_INPUT_TOKENS, "input_tokens"),
+    (sc.GEN_AI_USAGE_OUTPUT_TOKENS, "output_tokens"),
+    (sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, "cache_read_input_tokens"),
+    (sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, "cache_creation_input_tokens"),
+    (sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, "reasoning_output_tokens"),
+)
+
+
+def usage_attributes(usage: Tokens) -> dict[str, AttributeValue]:
     """``gen_ai.usage.*``: the counts the provider gave."""
-    counts = (
-        (sc.GEN_AI_USAGE_INPUT_TOKENS, usage.input_tokens),
-        (sc.GEN_AI_USAGE_OUTPUT_TOKENS, usage.output_tokens),
-        (sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, usage.cache_read_input_tokens),
-        (sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, usage.cache_creation_input_tokens),
-        (sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, usage.reasoning_output_tokens),
-    )
-    return {key: value for key, value in counts if value is not None}
+    attributes: dict[str, AttributeValue] = {}
+    for key, name in _USAGE_ATTRIBUTES:
+        value = getattr(usage, name)
+        if value is not None:
+            attributes[key] = value
+    return attributes
 
 
-def response_attributes(
-    response: ModelResponse, *, usage: bool = True
-) -> dict[str, AttributeValue]:
+def response_attributes(response: Response, *, usage: bool = True) -> dict[str, AttributeValue]:
     """``gen_ai.response.*``, ``gen_ai.usage.*`` (unless not ``usage``) and the tool calls."""
     attributes: dict[str, AttributeValue] = {}
     if response.model:

@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from ._records import ModelRequest, ModelResponse, ToolCall, Usage
+from ._records import Call, ModelResponse, Request, Response, Tokens
 
 _VENDORS: Final = ("openai.", "anthropic.")
 _MAX_TOOL_CALLS: Final = 64
@@ -40,10 +40,12 @@ def _readable(value: object) -> bool:
 
 def get(value: object, key: str) -> Any:
     """``value[key]`` of a dict, or the field of a vendor object; ``None`` when absent."""
+    if value is None:
+        return None
     cls = type(value)
     if cls is dict:
         return value.get(key)  # type: ignore[attr-defined]
-    if _is_vendor(cls):
+    if _vendor_types.get(cls) or _is_vendor(cls):
         return getattr(value, key, None)
     if isinstance(value, Mapping):
         return value.get(key)
@@ -63,14 +65,14 @@ def _str(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def read_response(value: object) -> ModelResponse | None:  # noqa: PLR0911 (one per shape)
+def read_response(value: object) -> Response | None:  # noqa: PLR0911 (one per shape)
     """What ``value`` says the model did, or ``None`` when it is not a known response.
 
     Known: an OpenAI chat completion, Responses API response or embeddings list, an
     Anthropic message, a dict of one of those shapes, or a :class:`ModelResponse`.
     """
     if isinstance(value, ModelResponse):
-        return value
+        return Response.of(value)
     if not _readable(value):
         return None
     marker = get(value, "object")
@@ -85,10 +87,10 @@ def read_response(value: object) -> ModelResponse | None:  # noqa: PLR0911 (one 
     return None
 
 
-def _chat_completion(value: object) -> ModelResponse:
+def _chat_completion(value: object) -> Response:
     reasons: list[str] = []
     texts: list[str] = []
-    calls: list[ToolCall] = []
+    calls: list[Call] = []
     refusal = None
     for choice in _items(get(value, "choices")):
         reason = _str(get(choice, "finish_reason"))
@@ -104,18 +106,18 @@ def _chat_completion(value: object) -> ModelResponse:
             name = _str(get(function, "name"))
             if name:
                 calls.append(
-                    ToolCall(
+                    Call(
                         name=name,
                         id=_str(get(call, "id")),
                         arguments=_str(get(function, "arguments")),
                     )
                 )
     usage = get(value, "usage")
-    return ModelResponse(
+    return Response(
         model=_str(get(value, "model")),
         id=_str(get(value, "id")),
         finish_reasons=tuple(reasons),
-        usage=Usage(
+        usage=Tokens(
             input_tokens=_int(get(usage, "prompt_tokens")),
             output_tokens=_int(get(usage, "completion_tokens")),
             cache_read_input_tokens=_int(get(get(usage, "prompt_tokens_details"), "cached_tokens")),
@@ -132,9 +134,9 @@ def _chat_completion(value: object) -> ModelResponse:
     )
 
 
-def _responses(value: object) -> ModelResponse:
+def _responses(value: object) -> Response:
     texts: list[str] = []
-    calls: list[ToolCall] = []
+    calls: list[Call] = []
     refusal = None
     for item in _items(get(value, "output")):
         kind = get(item, "type")
@@ -146,7 +148,7 @@ def _responses(value: object) -> ModelResponse:
                     refusal = refusal or _str(get(part, "refusal"))
         elif kind == "function_call" and _str(get(item, "name")) and len(calls) < _MAX_TOOL_CALLS:
             calls.append(
-                ToolCall(
+                Call(
                     name=get(item, "name"),
                     id=_str(get(item, "call_id")),
                     arguments=_str(get(item, "arguments")),
@@ -160,11 +162,11 @@ def _responses(value: object) -> ModelResponse:
     else:
         reason = "tool_calls" if calls else "stop"
     usage = get(value, "usage")
-    return ModelResponse(
+    return Response(
         model=_str(get(value, "model")),
         id=_str(get(value, "id")),
         finish_reasons=(reason,),
-        usage=Usage(
+        usage=Tokens(
             input_tokens=_int(get(usage, "input_tokens")),
             output_tokens=_int(get(usage, "output_tokens")),
             cache_read_input_tokens=_int(get(get(usage, "input_tokens_details"), "cached_tokens")),
@@ -181,25 +183,25 @@ def _responses(value: object) -> ModelResponse:
     )
 
 
-def _embeddings(value: object) -> ModelResponse:
+def _embeddings(value: object) -> Response:
     usage = get(value, "usage")
-    return ModelResponse(
+    return Response(
         model=_str(get(value, "model")),
-        usage=Usage(input_tokens=_int(get(usage, "prompt_tokens"))) if usage is not None else None,
+        usage=Tokens(input_tokens=_int(get(usage, "prompt_tokens"))) if usage is not None else None,
         operation="embeddings",
     )
 
 
-def _anthropic_message(value: object) -> ModelResponse:
+def _anthropic_message(value: object) -> Response:
     texts: list[str] = []
-    calls: list[ToolCall] = []
+    calls: list[Call] = []
     for block in _items(get(value, "content")):
         kind = get(block, "type")
         if kind == "text" and _str(get(block, "text")):
             texts.append(get(block, "text"))
         elif kind == "tool_use" and _str(get(block, "name")) and len(calls) < _MAX_TOOL_CALLS:
             calls.append(
-                ToolCall(
+                Call(
                     name=get(block, "name"),
                     id=_str(get(block, "id")),
                     arguments=_arguments_text(get(block, "input")),
@@ -207,11 +209,11 @@ def _anthropic_message(value: object) -> ModelResponse:
             )
     reason = _str(get(value, "stop_reason"))
     usage = get(value, "usage")
-    return ModelResponse(
+    return Response(
         model=_str(get(value, "model")),
         id=_str(get(value, "id")),
         finish_reasons=(reason,) if reason else (),
-        usage=Usage(
+        usage=Tokens(
             input_tokens=_int(get(usage, "input_tokens")),
             output_tokens=_int(get(usage, "output_tokens")),
             cache_read_input_tokens=_int(get(usage, "cache_read_input_tokens")),
@@ -253,9 +255,13 @@ _INTEGERS: Final = {
     "seed": "seed",
     "n": "choice_count",
 }
+_NUMERIC_ORDER: Final = (*_NUMBERS, *_INTEGERS)
+"""In this order, so the last of ``max_tokens``, ``max_completion_tokens`` and
+``max_output_tokens`` wins when several are given."""
+_PARAMETERS: Final = frozenset((*_NUMERIC_ORDER, "stop", "stop_sequences", "stream", "tools"))
 
 
-def read_request(kwargs: Mapping[str, Any]) -> ModelRequest | None:
+def read_request(kwargs: Mapping[str, Any]) -> Request | None:
     """The request parameters among a call's keyword arguments; ``None`` when there are none.
 
     The names are those the OpenAI and Anthropic clients use.
@@ -264,14 +270,23 @@ def read_request(kwargs: Mapping[str, Any]) -> ModelRequest | None:
     model = kwargs.get("model")
     if isinstance(model, str) and model:
         fields["model"] = model
-    for key, field in _NUMBERS.items():
-        number = kwargs.get(key)
-        if isinstance(number, (int, float)) and not isinstance(number, bool):
-            fields[field] = float(number)
-    for key, field in _INTEGERS.items():
-        integer = _int(kwargs.get(key))
-        if integer is not None:
-            fields[field] = integer
+    present = _PARAMETERS.intersection(kwargs)  # many calls give none of them
+    if present:
+        _parameters(kwargs, present, fields)
+    return Request(**fields) if fields else None
+
+
+def _parameters(kwargs: Mapping[str, Any], present: frozenset[str], fields: dict[str, Any]) -> None:
+    """The parameters among ``present``, into ``fields``."""
+    for key in _NUMERIC_ORDER:
+        if key not in present:
+            continue
+        value = kwargs[key]
+        if key in _NUMBERS:
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                fields[_NUMBERS[key]] = float(value)
+        elif _int(value) is not None:
+            fields[_INTEGERS[key]] = value
     stop = kwargs.get("stop", kwargs.get("stop_sequences"))
     if isinstance(stop, str):
         fields["stop_sequences"] = (stop,)
@@ -283,7 +298,6 @@ def read_request(kwargs: Mapping[str, Any]) -> ModelRequest | None:
     tools = _tools(kwargs.get("tools"))
     if tools:
         fields["tools"] = tools
-    return ModelRequest(**fields) if fields else None
 
 
 def _tools(value: object) -> dict[str, dict[str, object] | None]:

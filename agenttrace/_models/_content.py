@@ -15,7 +15,7 @@ from ._adapters import get
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from ._records import ModelResponse
+    from ._records import Response
 
 _MAX_MESSAGES: Final = 128
 _FINISH: Final = {
@@ -107,7 +107,7 @@ def system_instructions(kwargs: Mapping[str, Any]) -> list[dict[str, Any]] | Non
     return parts or None
 
 
-def output_messages(response: ModelResponse) -> list[dict[str, Any]] | None:
+def output_messages(response: Response) -> list[dict[str, Any]] | None:
     """The response as one assistant message, or ``None`` when it has no output."""
     parts: list[dict[str, Any]] = []
     if response.text:

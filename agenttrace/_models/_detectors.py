@@ -9,6 +9,7 @@ it out of ``detect=`` to switch it off.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import TYPE_CHECKING, Any, Final
@@ -18,7 +19,7 @@ from agenttrace._failures import FailureMode
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ._records import ModelRequest, ModelResponse
+    from ._records import Request, Response
 
 TRUNCATED: Final = FailureMode(
     "truncated",
@@ -80,6 +81,7 @@ _VERSION_SUFFIX: Final = re.compile(
 _MAX_ERROR: Final = 200
 
 
+@functools.lru_cache(maxsize=1024)
 def base_model(name: str) -> str:
     """A model name without provider prefix, dated version or ``-latest``: the family."""
     name = name.rsplit("/", 1)[-1].lower()
@@ -91,8 +93,8 @@ def base_model(name: str) -> str:
 
 
 def detect(  # noqa: C901, PLR0912 (one check per detector, in order)
-    request: ModelRequest | None,
-    response: ModelResponse,
+    request: Request | None,
+    response: Response,
     enabled: frozenset[str],
     validate_output: Callable[[str], str | None] | None,
 ) -> list[tuple[str, dict[str, Any]]]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, fields, replace
+from typing import Final
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -60,10 +63,73 @@ class ModelResponse(BaseModel):
     """For a stream: how many chunks arrived."""
 
 
-class ModelRequest(BaseModel):
-    """What a model call asked for: read from the call's keyword arguments."""
+# --- what agenttrace reads, internally ---------------------------------------------------
+# Plain slotted records: read on every model call, so built without validation (what goes
+# in is checked by the adapters). A ModelResponse a function returns is copied into them.
 
-    model_config = ConfigDict(frozen=True)
+
+@dataclass(slots=True)
+class Tokens:
+    """Token counts, as :class:`Usage` has them."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_input_tokens: int | None = None
+    cache_creation_input_tokens: int | None = None
+    reasoning_output_tokens: int | None = None
+
+
+@dataclass(slots=True)
+class Call:
+    """A tool call the model asked for, as :class:`ToolCall` has it."""
+
+    name: str
+    id: str | None = None
+    arguments: str | None = None
+
+
+@dataclass(slots=True)
+class Response:
+    """What the model did, as :class:`ModelResponse` has it."""
+
+    model: str | None = None
+    id: str | None = None
+    finish_reasons: tuple[str, ...] = ()
+    usage: Tokens | None = None
+    tool_calls: tuple[Call, ...] = ()
+    text: str | None = None
+    refusal: str | None = None
+    operation: str | None = None
+    chunks: int | None = None
+
+    @classmethod
+    def of(cls, given: ModelResponse) -> Response:
+        """The record of a :class:`ModelResponse`."""
+        usage = given.usage
+        return cls(
+            model=given.model,
+            id=given.id,
+            finish_reasons=given.finish_reasons,
+            usage=Tokens(
+                usage.input_tokens,
+                usage.output_tokens,
+                usage.cache_read_input_tokens,
+                usage.cache_creation_input_tokens,
+                usage.reasoning_output_tokens,
+            )
+            if usage is not None
+            else None,
+            tool_calls=tuple(Call(c.name, c.id, c.arguments) for c in given.tool_calls),
+            text=given.text,
+            refusal=given.refusal,
+            operation=given.operation,
+            chunks=given.chunks,
+        )
+
+
+@dataclass(slots=True)
+class Request:
+    """What a model call asked for: read from the call's keyword arguments."""
 
     model: str | None = None
     temperature: float | None = None
@@ -76,5 +142,17 @@ class ModelRequest(BaseModel):
     frequency_penalty: float | None = None
     presence_penalty: float | None = None
     choice_count: int | None = None
-    tools: dict[str, dict[str, object] | None] = Field(default_factory=dict)
+    tools: dict[str, dict[str, object] | None] = field(default_factory=dict)
     """Offered tools by name, with their JSON schema when given."""
+
+    def merged(self, other: Request) -> Request:
+        """This request with what ``other`` gives (a value that is set) on top."""
+        update = {
+            name: value
+            for name in _REQUEST_FIELDS
+            if (value := getattr(other, name)) is not None and value != {}
+        }
+        return replace(self, **update) if update else self
+
+
+_REQUEST_FIELDS: Final = tuple(f.name for f in fields(Request))

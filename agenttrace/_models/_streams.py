@@ -19,6 +19,7 @@ dicts of the same shapes, strings as text. The assembled text and tool arguments
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import time
 from collections.abc import Mapping
@@ -30,7 +31,7 @@ import wrapt
 from agenttrace._internal import internal_error
 
 from ._adapters import get, read_response
-from ._records import ModelResponse, ToolCall, Usage
+from ._records import Call, ModelResponse, Response, Tokens
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -72,6 +73,9 @@ _VENDOR_KINDS: Final = {
     ("anthropic", "AsyncMessageStreamManager"): ASYNC_MANAGER,
 }
 _VALUES: Final = (str, bytes, bytearray, Mapping, list, tuple, ModelResponse)
+_MAX_CLASSES: Final = 4096
+_kinds: dict[type, int] = {}
+"""The stream kind of each class seen: a model call's result is checked on every call."""
 
 
 def stream_kind(value: object) -> int:
@@ -80,12 +84,24 @@ def stream_kind(value: object) -> int:
     Vendor streams are known by class; otherwise any iterator or async iterator is a stream,
     except strings, bytes, mappings and sequences (which are values, not streams).
     """
-    if isinstance(value, _VALUES):
-        return 0
+    cls = type(value)
+    kind = _kinds.get(cls)
+    if kind is not None:
+        return kind
     state = _proxy_state(value)
     if state is not None:
         return state[1]
-    cls = type(value)
+    if isinstance(value, wrapt.ObjectProxy):
+        return _kind_of(value, cls)  # a proxy may stand for anything: not known by class
+    kind = _kind_of(value, cls)
+    if len(_kinds) < _MAX_CLASSES:
+        _kinds[cls] = kind
+    return kind
+
+
+def _kind_of(value: object, cls: type) -> int:
+    if isinstance(value, _VALUES):
+        return 0
     kind = _VENDOR_KINDS.get((cls.__module__.partition(".")[0], cls.__name__))
     if kind is not None:
         return kind
@@ -124,7 +140,7 @@ class Assembler:
         self._text_chars = 0
         self._refusal: list[str] = []
         self._calls: dict[int, list[str]] = {}  # index -> [id, name, arguments]
-        self._final: ModelResponse | None = None
+        self._final: Response | None = None
 
     def feed(self, chunk: object) -> None:  # noqa: C901, PLR0912 (one branch per chunk shape)
         """Count ``chunk`` and read what it adds; unknown chunks are counted only."""
@@ -240,16 +256,16 @@ class Assembler:
         if isinstance(reasoning, int):
             self.usage["reasoning_output_tokens"] = reasoning
 
-    def response(self) -> ModelResponse:
+    def response(self) -> Response:
         """What the chunks so far add up to."""
         if self._final is not None:
-            return self._final.model_copy(update={"chunks": self.chunks})
+            return dataclasses.replace(self._final, chunks=self.chunks)
         usage = self.usage
-        return ModelResponse(
+        return Response(
             model=self.model,
             id=self.id,
             finish_reasons=tuple(self._reasons[index] for index in sorted(self._reasons)),
-            usage=Usage(
+            usage=Tokens(
                 input_tokens=usage.get("input_tokens", usage.get("prompt_tokens")),
                 output_tokens=usage.get("output_tokens", usage.get("completion_tokens")),
                 cache_read_input_tokens=usage.get("cache_read_input_tokens"),
@@ -259,7 +275,7 @@ class Assembler:
             if usage
             else None,
             tool_calls=tuple(
-                ToolCall(name=name, id=call_id or None, arguments=arguments)
+                Call(name=name, id=call_id or None, arguments=arguments)
                 for call_id, name, arguments in (self._calls[i] for i in sorted(self._calls))
                 if name
             ),
@@ -278,7 +294,7 @@ def _str(value: object) -> str | None:
 class StreamEnd:
     """How a stream ended, and what it delivered."""
 
-    response: ModelResponse | None
+    response: Response | None
     time_to_first_chunk: float | None
     """Seconds from the request to the first chunk; ``None`` when none arrived."""
     error: BaseException | None = None
