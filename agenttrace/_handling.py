@@ -261,6 +261,7 @@ class Run:
         """Start the next attempt's span (when recorded) and make it current."""
         operation = self.operation
         operation.recorded = None
+        operation.attempt = self.number
         context = None
         if operation.span.is_recording():
             try:

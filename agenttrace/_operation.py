@@ -346,6 +346,7 @@ class Operation:
         "_op_token",
         "_token",
         "_yielded",
+        "attempt",
         "model_call",
         "recorded",
         "span",
@@ -365,6 +366,8 @@ class Operation:
         """Failures declared with :meth:`record_failure` during the current attempt."""
         self.model_call: ModelCall | None = None
         """Model calls: what was asked and what the model did."""
+        self.attempt = 1
+        """The attempt running: 1 is the first try, then each retry or fallback counts on."""
 
     # --- public, for agenttrace.current() -----------------------------------------------
 
