@@ -352,9 +352,9 @@ def test_invalid_output_checks_the_declared_output_type(recorder: Recorder) -> N
     )
 
 
-def test_a_redeclared_detector_gets_the_users_handling(recorder: Recorder) -> None:
-    """Declaring "truncated" with handling retry re-asks the model; the retry serves."""
-    replies = iter([chat(finish="length"), chat()])
+def retried_on_truncation(replies: list[dict[str, Any]]) -> Any:
+    """A model call that declares ``truncated`` with handling retry, answering ``replies``."""
+    answers = iter(replies)
 
     @agenttrace.model_call(
         provider="openai",
@@ -363,7 +363,14 @@ def test_a_redeclared_detector_gets_the_users_handling(recorder: Recorder) -> No
         retry=agenttrace.Retry(attempts=2),
     )
     def complete() -> Any:
-        return next(replies)
+        return next(answers)
+
+    return complete
+
+
+def test_a_redeclared_detector_gets_the_users_handling(recorder: Recorder) -> None:
+    """Declaring "truncated" with handling retry re-asks the model; the retry serves."""
+    complete = retried_on_truncation([chat(finish="length"), chat()])
 
     assert complete()["choices"][0]["finish_reason"] == "stop"
     got = attributes(recorder)
@@ -372,16 +379,7 @@ def test_a_redeclared_detector_gets_the_users_handling(recorder: Recorder) -> No
 
 def test_the_tokens_of_every_attempt_count(recorder: Recorder) -> None:
     """A retried model call spent both attempts' tokens: its span says so, once."""
-    replies = iter([chat(finish="length"), chat()])
-
-    @agenttrace.model_call(
-        provider="openai",
-        model="gpt-4o-mini",
-        failure_modes=[agenttrace.FailureMode("truncated", handling="retry")],
-        retry=agenttrace.Retry(attempts=2),
-    )
-    def complete() -> Any:
-        return next(replies)
+    complete = retried_on_truncation([chat(finish="length"), chat()])
 
     complete()
     got = attributes(recorder)
@@ -396,16 +394,7 @@ def test_the_tokens_of_every_attempt_count(recorder: Recorder) -> None:
 
 def test_the_tokens_of_a_failed_call_count(recorder: Recorder) -> None:
     """A call whose retries are spent fails, and still says what it spent."""
-    replies = iter([chat(finish="length"), chat(finish="length")])
-
-    @agenttrace.model_call(
-        provider="openai",
-        model="gpt-4o-mini",
-        failure_modes=[agenttrace.FailureMode("truncated", handling="retry")],
-        retry=agenttrace.Retry(attempts=2),
-    )
-    def complete() -> Any:
-        return next(replies)
+    complete = retried_on_truncation([chat(finish="length"), chat(finish="length")])
 
     with pytest.raises(agenttrace.Failure):
         complete()

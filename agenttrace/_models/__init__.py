@@ -138,10 +138,11 @@ class ModelCall:
     def start(cls, model: str | None, kwargs: Mapping[str, Any] | None) -> ModelCall:
         """The request of a call: its keyword arguments, with the declared model as default."""
         request = read_request(kwargs) if kwargs else None
-        if model and request is None:
-            request = Request(model=model)
-        elif model and request is not None and request.model is None:
-            request.model = model  # read just now: this call's own
+        if model:
+            if request is None:
+                request = Request(model=model)
+            elif request.model is None:
+                request.model = model  # read just now: this call's own
         return cls(request)
 
     def merge_request(self, kwargs: Mapping[str, Any]) -> None:
@@ -196,11 +197,7 @@ def total_usage(first: Tokens | None, second: Tokens | None) -> Tokens:
 
 def request_attributes(request: Request) -> dict[str, AttributeValue]:
     """``gen_ai.request.*`` of a request (model aside: it is in the span's name)."""
-    attributes: dict[str, AttributeValue] = {}
-    for key, name in _REQUEST_ATTRIBUTES:
-        value = getattr(request, name)
-        if value is not None:
-            attributes[key] = value
+    attributes = _given(request, _REQUEST_ATTRIBUTES)
     if request.stop_sequences:
         attributes[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = request.stop_sequences
     if request.tools:
@@ -230,9 +227,14 @@ _USAGE_ATTRIBUTES: Final = (
 
 def usage_attributes(usage: Tokens) -> dict[str, AttributeValue]:
     """``gen_ai.usage.*``: the counts the provider gave."""
+    return _given(usage, _USAGE_ATTRIBUTES)
+
+
+def _given(record: object, keys: tuple[tuple[str, str], ...]) -> dict[str, AttributeValue]:
+    """Each ``(attribute, field)`` of ``keys`` whose field ``record`` has set."""
     attributes: dict[str, AttributeValue] = {}
-    for key, name in _USAGE_ATTRIBUTES:
-        value = getattr(usage, name)
+    for key, name in keys:
+        value = getattr(record, name)
         if value is not None:
             attributes[key] = value
     return attributes
