@@ -2,8 +2,9 @@
 
 nox -s demo    run examples/quickstart.py, then examples/support_agent.py
 nox -s test    lint, type check, docs build and the whole test suite, the end-to-end
-               tests against Arize Phoenix included (installed in its own virtualenv under
-               .nox/, started on 127.0.0.1, stopped afterwards; AGENTTRACE_E2E=0 skips it)
+               tests against Arize Phoenix and the Rotel collector included (each installed
+               in its own virtualenv under .nox/, started on 127.0.0.1, stopped afterwards;
+               AGENTTRACE_E2E=0 skips them)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import nox
 
 sys.path.insert(0, str(Path(__file__).parent / "tests" / "e2e"))
 import phoenix  # tests/e2e/phoenix.py: standard library only, so it runs under nox too
+import rotel  # tests/e2e/rotel.py: idem
 
 nox.options.sessions = ["test"]
 nox.options.default_venv_backend = "venv"
@@ -51,7 +53,15 @@ def test(session: nox.Session) -> None:
     if os.environ.get("AGENTTRACE_E2E") == "0":
         session.run("pytest", *session.posargs)
         return
-    venv = Path(__file__).parent / ".nox" / f"phoenix-{phoenix.VERSION}"
-    phoenix.ensure_installed(venv)
-    with tempfile.TemporaryDirectory() as work, phoenix.running(venv, Path(work)) as server:
-        session.run("pytest", *session.posargs, env=server.environment())
+    venvs = Path(__file__).parent / ".nox"
+    phoenix_venv = venvs / f"phoenix-{phoenix.VERSION}"
+    rotel_venv = venvs / f"rotel-{rotel.VERSION}"
+    phoenix.ensure_installed(phoenix_venv)
+    rotel.ensure_installed(rotel_venv)
+    with (
+        tempfile.TemporaryDirectory() as work,
+        phoenix.running(phoenix_venv, Path(work)) as server,
+        rotel.running(rotel_venv, Path(work)) as collector,
+    ):
+        environment = {**server.environment(), **collector.environment()}
+        session.run("pytest", *session.posargs, env=environment)

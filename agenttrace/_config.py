@@ -3,7 +3,10 @@
 ``configure()`` builds an OpenTelemetry ``TracerProvider`` with agenttrace's export
 pipeline (the local file by default, OTLP with an endpoint) and installs it as the global
 provider, unless the application installed one already: then agenttrace attaches to it and
-leaves its processors and exporters alone. The SDK and the exporters are imported here, at
+leaves its processors and exporters alone. With an OTLP endpoint it also builds a
+``LoggerProvider`` (log records through a second pipeline of the same kind) and a
+``MeterProvider`` (metrics exported periodically), each installed as the global one
+unless the application set its own. The SDK and the exporters are imported here, at
 configuration time, never by ``import agenttrace``.
 """
 
@@ -13,6 +16,7 @@ import atexit
 import contextlib
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -25,7 +29,7 @@ from ._settings import Loaded, OtelSettings, load
 from .exceptions import ConfigurationError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from os import PathLike
 
     from opentelemetry.sdk.trace import SpanProcessor
@@ -33,9 +37,19 @@ if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
 
     from ._export import Counts, Pipeline, Sink
+    from ._otel_metrics import CountingMetricExporter
+    from ._otlp import HttpSender
 
 DEFAULT_HTTP_ENDPOINT: Final = "http://localhost:4318/v1/traces"
 DEFAULT_GRPC_ENDPOINT: Final = "http://localhost:4317"
+DEFAULT_HTTP_BASE: Final = "http://localhost:4318"
+_NO_PROVIDER: Final = (
+    "NoOpLoggerProvider",
+    "ProxyLoggerProvider",
+    "NoOpMeterProvider",
+    "_ProxyMeterProvider",
+)
+"""The API's stand-ins for a global provider nobody set."""
 
 
 @dataclass
@@ -48,6 +62,10 @@ class _Installed:
     """agenttrace created the provider (and so may shut it down)."""
     pipeline: Pipeline | None
     console: SpanProcessor | None
+    logs: Pipeline | None = None
+    logger_provider: Any = None
+    meter_provider: Any = None
+    metric_exporter: CountingMetricExporter | None = None
     shut_down: bool = False
 
 
@@ -191,7 +209,107 @@ def _install(loaded: Loaded, given: TracerProvider | None) -> _Installed:
         trace.set_tracer_provider(provider)
     _runtime.use_tracer_provider(provider)
     logger.debug("agenttrace: exporting to %s", sink.name if sink else "nowhere")
-    return _Installed(loaded, provider, owned=True, pipeline=pipeline, console=console)
+    installed = _Installed(loaded, provider, owned=True, pipeline=pipeline, console=console)
+    _install_logs(installed, provider.resource)
+    _install_metrics(installed, provider.resource)
+    return installed
+
+
+def signal_destination(loaded: Loaded, signal: str) -> tuple[str, str] | None:
+    """Where ``logs`` or ``metrics`` go over OTLP: (protocol, URL), or ``None`` when not sent.
+
+    Unless ``OTEL_{LOGS,METRICS}_EXPORTER`` says otherwise, they are sent when an endpoint
+    is set: the signal's own (``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT``…), or the base one.
+    """
+    otel = loaded.otel
+    exporter = getattr(otel, f"{signal}_exporter")
+    endpoint = getattr(otel, f"{signal}_endpoint")
+    if exporter == "none" or (exporter is None and not (otel.endpoint or endpoint)):
+        return None
+    if otel.protocol == "grpc":
+        return "grpc", endpoint or otel.endpoint or DEFAULT_GRPC_ENDPOINT
+    if endpoint:
+        return "http/protobuf", endpoint
+    from ._otlp import signal_url  # noqa: PLC0415
+
+    return "http/protobuf", signal_url(otel.endpoint or DEFAULT_HTTP_BASE, f"/v1/{signal}")
+
+
+def _install_logs(installed: _Installed, resource: Any) -> None:
+    where = signal_destination(installed.loaded, "logs")
+    if where is None:
+        return
+    from opentelemetry import _logs  # noqa: PLC0415
+    from opentelemetry.sdk._logs import LoggerProvider  # noqa: PLC0415
+
+    from . import _otel_logs  # noqa: PLC0415
+    from ._export import LogProcessor, Pipeline  # noqa: PLC0415
+
+    settings, otel = installed.loaded.settings, installed.loaded.otel
+    pipeline = Pipeline(
+        _logs_sink(installed.loaded, *where),
+        max_queue_spans=otel.logs_max_queue_size,
+        max_queue_bytes=settings.queue_max_bytes,
+        max_span_bytes=settings.span_max_bytes,
+        max_batch_spans=otel.logs_max_export_batch_size,
+        schedule_delay=otel.logs_schedule_delay_ms / 1000,
+        timeout=settings.shutdown_timeout,
+        size=_otel_logs.record_size,
+        nouns=("log record", "log records"),
+    )
+    provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+    provider.add_log_record_processor(LogProcessor(pipeline))
+    if _state.set_global and type(_logs.get_logger_provider()).__name__ in _NO_PROVIDER:
+        _logs.set_logger_provider(provider)
+    _otel_logs.install(provider)
+    installed.logs = pipeline
+    installed.logger_provider = provider
+
+
+def _logs_sink(loaded: Loaded, protocol: str, url: str) -> Sink:
+    otel = loaded.otel
+    headers = parse_headers(otel.headers)
+    timeout = otel.timeout_ms / 1000
+    if protocol == "grpc":
+        from ._otlp import GrpcSink  # noqa: PLC0415
+
+        return GrpcSink(grpc_exporter(url, headers, timeout, otel, signal="logs"), url)
+    from opentelemetry.exporter.otlp.proto.common._log_encoder import (  # noqa: PLC0415
+        encode_logs,
+    )
+
+    from ._otlp import HttpSink, rejected_log_records  # noqa: PLC0415
+
+    return HttpSink(_http_sender(loaded, url, rejected_log_records), encoder=encode_logs)
+
+
+def _install_metrics(installed: _Installed, resource: Any) -> None:
+    where = signal_destination(installed.loaded, "metrics")
+    if where is None:
+        return
+    from opentelemetry import metrics  # noqa: PLC0415
+    from opentelemetry.sdk.metrics import MeterProvider  # noqa: PLC0415
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader  # noqa: PLC0415
+
+    from . import _metrics  # noqa: PLC0415
+    from ._otel_metrics import CountingMetricExporter, metric_exporter  # noqa: PLC0415
+
+    otel = installed.loaded.otel
+    from ._otlp import safe_url  # noqa: PLC0415
+
+    name = f"otlp {where[0]} {safe_url(where[1])}"
+    exporter = CountingMetricExporter(metric_exporter(*where, otel), name)
+    reader = PeriodicExportingMetricReader(
+        exporter,
+        export_interval_millis=otel.metric_export_interval_ms,
+        export_timeout_millis=otel.timeout_ms,
+    )
+    provider = MeterProvider(resource=resource, metric_readers=[reader], shutdown_on_exit=False)
+    if _state.set_global and type(metrics.get_meter_provider()).__name__ in _NO_PROVIDER:
+        metrics.set_meter_provider(provider)
+    _metrics.use_meter_provider(provider)
+    installed.meter_provider = provider
+    installed.metric_exporter = exporter
 
 
 def _announce_attach(provider: object, loaded: Loaded) -> None:
@@ -267,34 +385,54 @@ def _sink(loaded: Loaded) -> Sink | None:
         return JsonLinesFile(
             Path(where), max_bytes=settings.file_max_bytes, backups=settings.file_backups
         )
-    from ._otlp import GrpcSink, HttpSender, HttpSink, parse_headers  # noqa: PLC0415
+    from ._otlp import GrpcSink, HttpSink, rejected_spans  # noqa: PLC0415
 
-    headers = parse_headers(otel.headers)
-    timeout = otel.timeout_ms / 1000
     if kind == "grpc":
-        return GrpcSink(grpc_exporter(where, headers, timeout, otel), where)
+        headers = parse_headers(otel.headers)
+        return GrpcSink(grpc_exporter(where, headers, otel.timeout_ms / 1000, otel), where)
+    return HttpSink(_http_sender(loaded, where, rejected_spans))
+
+
+def _http_sender(loaded: Loaded, url: str, rejected: Callable[[bytes], int]) -> HttpSender:
+    from ._otlp import HttpSender  # noqa: PLC0415
+
+    otel = loaded.otel
     cert: tuple[str, str] | str | None = None
     if otel.client_certificate and otel.client_key:
         cert = (str(otel.client_certificate), str(otel.client_key))
     elif otel.client_certificate:
         cert = str(otel.client_certificate)
-    sender = HttpSender(
-        where,
-        headers=headers,
-        timeout=timeout,
+    return HttpSender(
+        url,
+        headers=parse_headers(otel.headers),
+        timeout=otel.timeout_ms / 1000,
         gzip=otel.compression == "gzip",
         verify=str(otel.certificate) if otel.certificate else True,
         cert=cert,
+        rejected=rejected,
     )
-    return HttpSink(sender)
+
+
+def parse_headers(value: str | None) -> dict[str, str]:
+    """Headers from the ``OTEL_EXPORTER_OTLP_HEADERS`` format."""
+    from ._otlp import parse_headers as parse  # noqa: PLC0415
+
+    return parse(value)
 
 
 def grpc_exporter(
-    endpoint: str, headers: dict[str, str], timeout: float, otel: OtelSettings
+    endpoint: str,
+    headers: dict[str, str],
+    timeout: float,
+    otel: OtelSettings,
+    signal: str = "traces",
 ) -> Any:
+    """The OpenTelemetry gRPC exporter of ``signal`` (``traces``, ``logs``, ``metrics``)."""
     try:
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # noqa: PLC0415
-            OTLPSpanExporter,
+        from opentelemetry.exporter.otlp.proto.grpc import (  # noqa: PLC0415
+            _log_exporter,
+            metric_exporter,
+            trace_exporter,
         )
     except ImportError:
         msg = (
@@ -304,7 +442,12 @@ def grpc_exporter(
         raise ConfigurationError(msg) from None
     from grpc import Compression  # noqa: PLC0415
 
-    return OTLPSpanExporter(
+    exporters: dict[str, Any] = {
+        "traces": trace_exporter.OTLPSpanExporter,
+        "logs": _log_exporter.OTLPLogExporter,
+        "metrics": metric_exporter.OTLPMetricExporter,
+    }
+    return exporters[signal](
         endpoint=endpoint,
         insecure=endpoint.startswith("http://"),
         headers=headers,
@@ -332,9 +475,17 @@ def shutdown(timeout: float | None = None) -> bool:
         installed.shut_down = True
     if timeout is None:
         timeout = installed.loaded.settings.shutdown_timeout
+    end = time.monotonic() + timeout
     delivered = True
     if installed.pipeline is not None:
         delivered = installed.pipeline.close(timeout)
+    if installed.logs is not None:
+        from . import _otel_logs  # noqa: PLC0415
+
+        _otel_logs.uninstall()
+        delivered = installed.logs.close(_remaining(end)) and delivered
+    if installed.meter_provider is not None:
+        delivered = _shutdown_metrics(installed, _remaining(end)) and delivered
     if installed.owned:
         from ._export import bounded_call  # noqa: PLC0415
 
@@ -346,6 +497,27 @@ def shutdown(timeout: float | None = None) -> bool:
 
 def _nothing() -> None:
     pass
+
+
+def _remaining(end: float) -> float:
+    return max(end - time.monotonic(), 0.05)
+
+
+def _shutdown_metrics(installed: _Installed, timeout: float) -> bool:
+    """Export the metrics one last time and stop recording them, within ``timeout``."""
+    from . import _metrics  # noqa: PLC0415
+    from ._export import bounded_call  # noqa: PLC0415
+
+    _metrics.stop()
+    exporter = installed.metric_exporter
+    failed = exporter.failed if exporter is not None else 0
+    done: list[bool] = []
+    provider = installed.meter_provider
+    bounded_call(
+        lambda: done.append(provider.shutdown(timeout_millis=timeout * 1000) is not False),
+        timeout,
+    )
+    return bool(done) and (exporter is None or exporter.failed == failed)
 
 
 def force_flush(timeout: float | None = None) -> bool:
@@ -363,8 +535,14 @@ def force_flush(timeout: float | None = None) -> bool:
         return True
     if timeout is None:
         timeout = installed.loaded.settings.shutdown_timeout
+    end = time.monotonic() + timeout
     if installed.pipeline is not None:
-        return installed.pipeline.force_flush(int(timeout * 1000))
+        delivered = installed.pipeline.force_flush(int(timeout * 1000))
+        if installed.logs is not None:
+            delivered = installed.logs.force_flush(int(_remaining(end) * 1000)) and delivered
+        if installed.meter_provider is not None:
+            delivered = _flush_metrics(installed, _remaining(end)) and delivered
+        return delivered
     flush = getattr(installed.provider, "force_flush", None)
     if flush is None:
         return True
@@ -373,6 +551,36 @@ def force_flush(timeout: float | None = None) -> bool:
     result: list[bool] = []
     bounded_call(lambda: result.append(bool(flush(int(timeout * 1000)))), timeout)
     return bool(result and result[0])
+
+
+def _flush_metrics(installed: _Installed, timeout: float) -> bool:
+    from ._export import bounded_call  # noqa: PLC0415
+
+    exporter = installed.metric_exporter
+    failed = exporter.failed if exporter is not None else 0
+    done: list[bool] = []
+    provider = installed.meter_provider
+    bounded_call(
+        lambda: done.append(bool(provider.force_flush(timeout_millis=timeout * 1000))), timeout
+    )
+    return bool(done and done[0]) and (exporter is None or exporter.failed == failed)
+
+
+def log_counts() -> Counts | None:
+    """The log pipeline's counters, when agenttrace exports log records."""
+    installed = _state.installed
+    if installed is None or installed.logs is None:
+        return None
+    return installed.logs.counts()
+
+
+def metric_counts() -> tuple[str, int, int] | None:
+    """Where metrics go, and how many exports succeeded and failed, when agenttrace sends them."""
+    installed = _state.installed
+    if installed is None or installed.metric_exporter is None:
+        return None
+    exporter = installed.metric_exporter
+    return exporter.name, exporter.exported, exporter.failed
 
 
 def pipeline_counts() -> Counts | None:
@@ -397,3 +605,6 @@ def reset() -> None:
     with _state.lock:
         _state.installed = None
     _runtime.use_tracer_provider(None)
+    from . import _metrics  # noqa: PLC0415
+
+    _metrics.use_meter_provider(None)

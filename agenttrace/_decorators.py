@@ -27,10 +27,21 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
 import wrapt
 from opentelemetry import context as otel_context
 
+from . import _metrics
 from ._contracts import register
 from ._failures import mark_left
 from ._handling import handled_async, handled_sync
-from ._operation import Kind, OperationSpec, begin, enter_quiet, exit_quiet, make_spec, quiet
+from ._operation import (
+    Kind,
+    Operation,
+    OperationSpec,
+    begin,
+    begin_silent,
+    enter_quiet,
+    exit_quiet,
+    make_spec,
+    quiet,
+)
 from ._runtime import resolve, state
 from ._streaming import deferred
 
@@ -50,20 +61,36 @@ Wrapper = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
 _SHAPES: Final = "a function, coroutine function, generator function or async generator function"
 
 
+def _count_quiet(spec: OperationSpec, *, failed: bool) -> None:
+    """Count an operation the sampler left unrecorded: metrics are not sampled."""
+    if state.entry is not None:  # configured (else nothing is recorded anywhere)
+        _metrics.quiet_operation_ended(spec.name, spec.kind.value, failed)
+
+
+def _silent_model_call(spec: OperationSpec, kwargs: Mapping[str, Any]) -> Operation | None:
+    """An unrecorded model call still measured, when metrics are recorded (see begin_silent)."""
+    if spec.model_options is None or state.entry is None or _metrics.instruments() is None:
+        return None
+    return begin_silent(spec, kwargs)
+
+
 def _sync(spec: OperationSpec) -> Wrapper:
     stand_in = quiet(spec)
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        operation = begin(spec, instance, args, kwargs)
+        operation = begin(spec, instance, args, kwargs) or _silent_model_call(spec, kwargs)
         if operation is None:
             token = enter_quiet(stand_in)
             try:
-                return wrapped(*args, **kwargs)
+                result = wrapped(*args, **kwargs)
             except BaseException as exc:
                 mark_left(exc, spec.name)
+                _count_quiet(spec, failed=True)
                 raise
             finally:
                 exit_quiet(token)
+            _count_quiet(spec, failed=False)
+            return result
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
@@ -87,16 +114,19 @@ def _coroutine(spec: OperationSpec) -> Wrapper:
     async def wrapper(
         wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        operation = begin(spec, instance, args, kwargs)
+        operation = begin(spec, instance, args, kwargs) or _silent_model_call(spec, kwargs)
         if operation is None:
             token = enter_quiet(stand_in)
             try:
-                return await wrapped(*args, **kwargs)
+                result = await wrapped(*args, **kwargs)
             except BaseException as exc:
                 mark_left(exc, spec.name)
+                _count_quiet(spec, failed=True)
                 raise
             finally:
                 exit_quiet(token)
+            _count_quiet(spec, failed=False)
+            return result
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:

@@ -22,8 +22,9 @@ import weakref
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
+from opentelemetry.sdk._logs import LogRecordProcessor
 from opentelemetry.sdk.trace import SpanProcessor
 
 from ._internal import internal_error, log_limited, logger
@@ -54,8 +55,8 @@ class Sink(Protocol):
     def name(self) -> str:
         """What stats() and warnings call this destination."""
 
-    def export(self, spans: Sequence[ReadableSpan], deadline: float | None = None) -> Delivery:
-        """Deliver ``spans``; never wait past ``deadline`` (a ``time.monotonic()`` value)."""
+    def export(self, spans: Sequence[Any], deadline: float | None = None) -> Delivery:
+        """Deliver spans or log records; never wait past ``deadline`` (``time.monotonic()``)."""
 
     def limit(self, deadline: float) -> None:
         """Shutdown has begun: never wait past ``deadline`` from now on."""
@@ -152,6 +153,10 @@ class Pipeline(SpanProcessor):
         max_batch_spans: Spans per batch, at most.
         schedule_delay: Seconds a finished span waits, at most, before its batch goes.
         timeout: The default deadline of ``force_flush`` and ``shutdown``, in seconds.
+        size: Estimates an item's encoded size in bytes; spans by default.
+        nouns: What an item is called in warnings, singular and plural.
+
+    Log records go through the same pipeline: :meth:`emit` counts and queues one.
     """
 
     def __init__(
@@ -164,8 +169,12 @@ class Pipeline(SpanProcessor):
         max_batch_spans: int = 512,
         schedule_delay: float = 1.0,
         timeout: float = 2.0,
+        size: Callable[[Any], int] = estimate_size,
+        nouns: tuple[str, str] = ("span", "spans"),
     ) -> None:
         self.sink = sink
+        self._size = size
+        self._noun, self._nouns = nouns
         self._max_queue_spans = max_queue_spans
         self._max_queue_bytes = max_queue_bytes
         self._max_span_bytes = max_span_bytes
@@ -209,6 +218,15 @@ class Pipeline(SpanProcessor):
         with self._lock:
             self._started += 1
 
+    def emit(self, item: Any) -> None:
+        """Count and queue an item that has no start of its own (a log record)."""
+        try:
+            with self._lock:
+                self._started += 1
+            self._enqueue(item)
+        except Exception as exc:
+            internal_error("export", exc)
+
     def on_end(self, span: ReadableSpan) -> None:
         """Queue the span for export, or drop and count it; never blocks on I/O."""
         try:
@@ -217,7 +235,7 @@ class Pipeline(SpanProcessor):
             internal_error("export", exc)
 
     def _enqueue(self, span: ReadableSpan) -> None:
-        size = estimate_size(span)
+        size = self._size(span)
         reason = None
         with self._lock:
             self._ended += 1
@@ -242,9 +260,9 @@ class Pipeline(SpanProcessor):
                 return
             self._dropped[reason] += 1
         log_limited(
-            f"drop {reason}",
-            "agenttrace: dropped a finished span (%s); %d more since the last warning. "
-            "agenttrace.stats() has the counts.",
+            f"drop {self._noun} {reason}",
+            f"agenttrace: dropped a {'finished span' if self._noun == 'span' else self._noun} "
+            "(%s); %d more since the last warning. agenttrace.stats() has the counts.",
             reason,
         )
 
@@ -267,9 +285,9 @@ class Pipeline(SpanProcessor):
                 self._settle(batch, delivery)
             if delivery.failed:
                 log_limited(
-                    "export",
-                    "agenttrace: could not deliver %d spans to %s (%s); %d more failed batches "
-                    "since the last warning. agenttrace.stats() has the counts.",
+                    f"export {self._noun}",
+                    f"agenttrace: could not deliver %d {self._nouns} to %s (%s); %d more failed "
+                    "batches since the last warning. agenttrace.stats() has the counts.",
                     delivery.failed,
                     self.sink.name,
                     delivery.reason,
@@ -409,7 +427,7 @@ class Pipeline(SpanProcessor):
         counts = self.counts()
         if counts.lost:
             logger.warning(
-                "agenttrace: %d of %d spans were not delivered to %s: %s. "
+                f"agenttrace: %d of %d {self._nouns} were not delivered to %s: %s. "
                 "agenttrace.stats() has the counts.",
                 counts.lost,
                 counts.started,
@@ -473,3 +491,24 @@ def bounded_call(call: object, timeout: float) -> None:
     thread = threading.Thread(target=run, name="agenttrace-shutdown", daemon=True)
     thread.start()
     thread.join(timeout)
+
+
+class LogProcessor(LogRecordProcessor):
+    """Hands each log record to a :class:`Pipeline` (the SDK's ``LogRecordProcessor``)."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+
+    def on_emit(self, log_record: Any) -> None:
+        """Queue the record, or drop and count it; never blocks on I/O."""
+        self.pipeline.emit(log_record)
+
+    emit = on_emit  # the name older SDK releases call
+
+    def shutdown(self) -> None:
+        """Close the pipeline with its default deadline."""
+        self.pipeline.close()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Export what is queued within ``timeout_millis``."""
+        return self.pipeline.force_flush(timeout_millis)

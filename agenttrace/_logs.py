@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import structlog
 
+from . import _metrics, _otel_logs
 from ._internal import internal_error
 
 if TYPE_CHECKING:
@@ -50,9 +51,17 @@ def _ids(operation: Operation) -> dict[str, str]:
     }
 
 
-def _emit(level: str, event: str, fields: dict[str, Any]) -> None:
+_LEVELS: Final = {"info": 20, "warning": 30, "error": 40}
+
+
+def _emit(level: str, event: str, fields: dict[str, Any], operation: Operation) -> None:
     try:
-        getattr(logger, level)(event, **fields)
+        if not _otel_logs.active():
+            getattr(logger, level)(event, **fields)
+            return
+        span = operation.span if operation.span.get_span_context().is_valid else None
+        with _otel_logs.sent("agenttrace", _LEVELS[level], event, fields, span=span):
+            getattr(logger, level)(event, **fields)
     except Exception as exc:
         internal_error("log", exc)
 
@@ -60,9 +69,9 @@ def _emit(level: str, event: str, fields: dict[str, Any]) -> None:
 def failure(
     operation: Operation, detected: Detected, attempt: int, details: dict[str, AttributeValue]
 ) -> None:
-    """Log one failure of ``operation``.
+    """Log (and count) one failure of ``operation``.
 
-    An undeclared exception is logged once, where it first fails an operation: the
+    An undeclared exception is logged and counted once, where it first fails an operation: the
     operations it then passes through record it on their spans, not again in the log.
     """
     declared = detected.declared
@@ -72,6 +81,7 @@ def failure(
             return
         with contextlib.suppress(Exception):  # an exception that takes no attribute
             setattr(exc, _LOGGED, True)
+    _metrics.failure(operation, detected)
     fields: dict[str, Any] = {
         "operation": operation.name,
         "kind": operation.kind,
@@ -88,7 +98,7 @@ def failure(
         fields["details"] = details
     fields.update(_ids(operation))
     handled = declared is not None and declared.handling != "abort"
-    _emit("warning" if handled else "error", "agenttrace.failure", fields)
+    _emit("warning" if handled else "error", "agenttrace.failure", fields, operation)
 
 
 def attempt(
@@ -99,7 +109,8 @@ def attempt(
     fallback: str | None,
     delay: float,
 ) -> None:
-    """Log the start of a retry, fallback or escalation."""
+    """Log (and count) the start of a retry, fallback or escalation."""
+    _metrics.attempt(operation, kind, fallback)
     fields: dict[str, Any] = {
         "operation": operation.name,
         "kind": operation.kind,
@@ -111,7 +122,7 @@ def attempt(
     if delay:
         fields["delay_s"] = round(delay, 3)
     fields.update(_ids(operation))
-    _emit("info", f"agenttrace.{kind}", fields)
+    _emit("info", f"agenttrace.{kind}", fields, operation)
 
 
 def outcome(operation: Operation, outcome: str, served_by: str | None, attempts: int) -> None:
@@ -125,4 +136,4 @@ def outcome(operation: Operation, outcome: str, served_by: str | None, attempts:
     if served_by is not None:
         fields["served_by"] = served_by
     fields.update(_ids(operation))
-    _emit(_OUTCOME_LEVELS.get(outcome, "error"), "agenttrace.outcome", fields)
+    _emit(_OUTCOME_LEVELS.get(outcome, "error"), "agenttrace.outcome", fields, operation)

@@ -20,7 +20,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
-from . import _logs, _spans
+from . import _logs, _metrics, _spans
 from . import _semconv as sc
 from ._capture import Budget, capture, capture_arguments
 from ._failures import (
@@ -666,6 +666,7 @@ class Operation:
                 if abandoned:
                     extra[sc.ABANDONED] = True
             _spans.end_ok(self.span, extra)
+            _metrics.operation_ended(self, sc.OUTCOME_OK, None)
         except Exception as exc:
             self._end_quietly()
             internal_error("finish", exc)
@@ -684,6 +685,7 @@ class Operation:
             if self._budget is not None and result is not None:
                 extra[self.spec.output_key] = self._capture_output(result)
             _spans.end_ok(self.span, extra)
+            _metrics.operation_ended(self, outcome, None)
         except Exception as exc:
             self._end_quietly()
             internal_error("finish", exc)
@@ -716,6 +718,7 @@ class Operation:
                 extra[sc.FAILURE_MODE] = detected.mode
                 extra[sc.FAILURE_DECLARED] = detected.declared is not None
             _spans.end_failed(self.span, exc, extra)
+            _metrics.operation_ended(self, sc.OUTCOME_FAILED, exc)
         except Exception as error:
             self._end_quietly()
             internal_error("fail", error)

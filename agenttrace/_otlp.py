@@ -28,6 +28,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import requests
 from google.protobuf import json_format
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -35,11 +36,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.util.re import parse_env_headers
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from opentelemetry.sdk.trace import ReadableSpan
 
 TRACES_PATH: Final = "/v1/traces"
+LOGS_PATH: Final = "/v1/logs"
+METRICS_PATH: Final = "/v1/metrics"
 RETRYABLE_STATUS: Final = frozenset({429, 502, 503, 504})
 MAX_BACKOFF_SECONDS: Final = 30.0
 _ID_KEYS: Final = frozenset({"traceId", "spanId", "parentSpanId"})
@@ -117,10 +120,18 @@ def from_json_line(line: str) -> ExportTraceServiceRequest:
 
 def traces_url(endpoint: str) -> str:
     """The traces URL for a base endpoint: ``/v1/traces`` appended, unless already there."""
+    return signal_url(endpoint, TRACES_PATH)
+
+
+def signal_url(endpoint: str, signal_path: str) -> str:
+    """The URL of one signal (``/v1/traces``, ``/v1/logs``, ``/v1/metrics``) for a base endpoint.
+
+    The path is appended unless the endpoint already ends with it.
+    """
     parts = urlsplit(endpoint)
     path = parts.path.rstrip("/")
-    if not path.endswith(TRACES_PATH):
-        path += TRACES_PATH
+    if not path.endswith(signal_path):
+        path += signal_path
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
 
 
@@ -160,19 +171,32 @@ def _retry_after(response: requests.Response) -> float | None:
         return None
 
 
-def _rejected(response: requests.Response) -> int:
-    """Spans a 2xx response says the collector rejected (``partial_success``)."""
-    if not response.content:
-        return 0
-    try:
-        answer = ExportTraceServiceResponse.FromString(response.content)
-    except Exception:
-        return 0
+def rejected_spans(content: bytes) -> int:
+    """Spans a 2xx response body says the collector rejected (``partial_success``)."""
+    answer = ExportTraceServiceResponse.FromString(content)
     return int(answer.partial_success.rejected_spans)
 
 
+def rejected_log_records(content: bytes) -> int:
+    """Log records a 2xx response body says the collector rejected (``partial_success``)."""
+    answer = ExportLogsServiceResponse.FromString(content)
+    return int(answer.partial_success.rejected_log_records)
+
+
+def _rejected(response: requests.Response, read: Callable[[bytes], int]) -> int:
+    if not response.content:
+        return 0
+    try:
+        return read(response.content)
+    except Exception:
+        return 0
+
+
 class HttpSender:
-    """Sends encoded OTLP trace requests to one URL, within a deadline.
+    """Sends encoded OTLP requests to one URL, within a deadline.
+
+    ``rejected`` reads a successful response's ``partial_success`` for the signal sent:
+    :func:`rejected_spans` (the default) or :func:`rejected_log_records`.
 
     Example:
         >>> sender = HttpSender("http://127.0.0.1:4318/v1/traces", timeout=2.0)
@@ -190,8 +214,10 @@ class HttpSender:
         gzip: bool = False,
         verify: str | bool = True,
         cert: tuple[str, str] | str | None = None,
+        rejected: Callable[[bytes], int] = rejected_spans,
     ) -> None:
         self.url = url
+        self._read_rejected = rejected
         self._timeout = timeout
         self._gzip = gzip
         self._verify = verify
@@ -226,8 +252,8 @@ class HttpSender:
         """POST one encoded request, retrying what the specification says to retry.
 
         Args:
-            body: A serialised ``ExportTraceServiceRequest``.
-            spans: How many spans it carries, for the result.
+            body: A serialised export request (traces or logs).
+            spans: How many spans or log records it carries, for the result.
             deadline: A ``time.monotonic()`` value not to go past; the exporter timeout
                 applies anyway.
 
@@ -283,7 +309,7 @@ class HttpSender:
         with response:
             status = response.status_code
             if 200 <= status < 300:  # noqa: PLR2004
-                rejected = min(_rejected(response), spans)
+                rejected = min(_rejected(response, self._read_rejected), spans)
                 reason = "rejected by the collector" if rejected else None
                 return Delivery(spans - rejected, rejected, reason), ""
             reason = f"HTTP {status}"
@@ -304,17 +330,18 @@ def _backoff(attempt: int) -> float:
 
 
 class HttpSink:
-    """Exports finished spans over OTLP/HTTP (protobuf)."""
+    """Exports finished spans (or, given the logs encoder, log records) over OTLP/HTTP."""
 
-    def __init__(self, sender: HttpSender) -> None:
+    def __init__(self, sender: HttpSender, encoder: Callable[[Any], Any] = encode) -> None:
         self.sender = sender
+        self._encode = encoder
         self.name = f"otlp http/protobuf {safe_url(sender.url)}"
 
-    def export(self, spans: Sequence[ReadableSpan], deadline: float | None = None) -> Delivery:
+    def export(self, spans: Sequence[Any], deadline: float | None = None) -> Delivery:
         """Encode and send ``spans`` as one request."""
         if not spans:
             return Delivery(0, 0)
-        body = encode(spans).SerializeToString()
+        body = self._encode(spans).SerializeToString()
         return self.sender.send(body, len(spans), deadline)
 
     def limit(self, deadline: float) -> None:
@@ -331,13 +358,13 @@ class HttpSink:
 
 
 class GrpcSink:
-    """Exports finished spans over OTLP/gRPC with the OpenTelemetry exporter (an extra)."""
+    """Exports spans or log records over OTLP/gRPC with an OpenTelemetry exporter (an extra)."""
 
     def __init__(self, exporter: Any, endpoint: str) -> None:
         self._exporter = exporter
         self.name = f"otlp grpc {safe_url(endpoint)}"
 
-    def export(self, spans: Sequence[ReadableSpan], deadline: float | None = None) -> Delivery:
+    def export(self, spans: Sequence[Any], deadline: float | None = None) -> Delivery:
         """Export ``spans``; the exporter's own timeout bounds the call."""
         del deadline  # the exporter has no per-call deadline; its timeout bounds it
         if not spans:

@@ -107,6 +107,17 @@ class OtelSettings(BaseModel):
     """``OTEL_EXPORTER_OTLP_ENDPOINT``: the collector's base URL."""
     traces_endpoint: str | None = None
     """``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``: the full traces URL, used as given."""
+    logs_exporter: Literal["otlp", "none"] | None = None
+    """``OTEL_LOGS_EXPORTER``: ``otlp`` even without an endpoint, or ``none``; unset, log
+    records go out over OTLP when an endpoint is set."""
+    logs_endpoint: str | None = None
+    """``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT``: the full logs URL, used as given."""
+    metrics_exporter: Literal["otlp", "none"] | None = None
+    """``OTEL_METRICS_EXPORTER``: as ``OTEL_LOGS_EXPORTER``, for metrics."""
+    metrics_endpoint: str | None = None
+    """``OTEL_EXPORTER_OTLP_METRICS_ENDPOINT``: the full metrics URL, used as given."""
+    metric_export_interval_ms: int = Field(default=60_000, ge=100, le=86_400_000)
+    """``OTEL_METRIC_EXPORT_INTERVAL``: milliseconds between two metric exports."""
     protocol: Protocol = "http/protobuf"
     """``OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL``."""
     headers: str | None = None
@@ -131,8 +142,14 @@ class OtelSettings(BaseModel):
     """``OTEL_BSP_MAX_QUEUE_SIZE``: finished spans waiting for export, at most."""
     max_export_batch_size: int = Field(default=512, ge=1, le=1_000_000)
     """``OTEL_BSP_MAX_EXPORT_BATCH_SIZE``: spans per export request, at most."""
+    logs_schedule_delay_ms: int = Field(default=1000, ge=1, le=3_600_000)
+    """``OTEL_BLRP_SCHEDULE_DELAY``: the longest a log record waits before export."""
+    logs_max_queue_size: int = Field(default=2048, ge=1, le=1_000_000)
+    """``OTEL_BLRP_MAX_QUEUE_SIZE``: log records waiting for export, at most."""
+    logs_max_export_batch_size: int = Field(default=512, ge=1, le=1_000_000)
+    """``OTEL_BLRP_MAX_EXPORT_BATCH_SIZE``: log records per export request, at most."""
 
-    @field_validator("endpoint", "traces_endpoint")
+    @field_validator("endpoint", "traces_endpoint", "logs_endpoint", "metrics_endpoint")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         if value is None:
@@ -216,6 +233,13 @@ _OTEL_SOURCES: Final = {
     "traces_endpoint": _Source(
         ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",), "an http:// or https:// URL"
     ),
+    "logs_exporter": _Source(("OTEL_LOGS_EXPORTER",)),
+    "logs_endpoint": _Source(("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",), "an http:// or https:// URL"),
+    "metrics_exporter": _Source(("OTEL_METRICS_EXPORTER",)),
+    "metrics_endpoint": _Source(
+        ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",), "an http:// or https:// URL"
+    ),
+    "metric_export_interval_ms": _Source(("OTEL_METRIC_EXPORT_INTERVAL",)),
     "protocol": _Source(_otlp("PROTOCOL")),
     "headers": _Source(_otlp("HEADERS"), "name=value pairs, comma-separated"),
     "timeout_ms": _Source(_otlp("TIMEOUT")),
@@ -228,6 +252,9 @@ _OTEL_SOURCES: Final = {
     "schedule_delay_ms": _Source(("OTEL_BSP_SCHEDULE_DELAY",)),
     "max_queue_size": _Source(("OTEL_BSP_MAX_QUEUE_SIZE",)),
     "max_export_batch_size": _Source(("OTEL_BSP_MAX_EXPORT_BATCH_SIZE",)),
+    "logs_schedule_delay_ms": _Source(("OTEL_BLRP_SCHEDULE_DELAY",)),
+    "logs_max_queue_size": _Source(("OTEL_BLRP_MAX_QUEUE_SIZE",)),
+    "logs_max_export_batch_size": _Source(("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE",)),
 }
 
 _SECRET_FIELDS: Final = frozenset({"headers"})
@@ -348,6 +375,13 @@ def load(
             f"{otel_origin.get('max_export_batch_size', 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE')}="
             f"{otel.max_export_batch_size} is not accepted: it is larger than the queue "
             f"({otel.max_queue_size}). Accepted: a whole number up to the queue size."
+        )
+        raise ConfigurationError(msg)
+    if otel.logs_max_export_batch_size > otel.logs_max_queue_size:
+        msg = (
+            f"{otel_origin.get('logs_max_export_batch_size', 'OTEL_BLRP_MAX_EXPORT_BATCH_SIZE')}="
+            f"{otel.logs_max_export_batch_size} is not accepted: it is larger than the queue "
+            f"({otel.logs_max_queue_size}). Accepted: a whole number up to the queue size."
         )
         raise ConfigurationError(msg)
     return Loaded(settings, otel, {**origin, **otel_origin})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._internal import internal_error_counts, usage_error_counts
@@ -47,6 +49,25 @@ class Stats(BaseModel):
     ``after_shutdown``."""
     export_failures: dict[str, int] = Field(default_factory=dict)
     """Failed spans by what went wrong (``cannot connect``, ``HTTP 503``, ``timed out``…)."""
+    logs_destination: str = ""
+    """Where log records go over OTLP, or empty when they are not exported."""
+    logs_emitted: int = 0
+    """Log records handed to the OTLP log pipeline since ``configure()``. At any moment
+    ``logs_emitted == logs_queued + logs_exported + logs_failed + sum(logs_dropped.values())``."""
+    logs_queued: int = 0
+    """Waiting for export or being exported."""
+    logs_exported: int = 0
+    """Accepted by the collector."""
+    logs_failed: int = 0
+    """Sent and not delivered."""
+    logs_dropped: dict[str, int] = Field(default_factory=dict)
+    """Never sent, by reason (the same reasons as ``spans_dropped``)."""
+    metrics_destination: str = ""
+    """Where metrics go over OTLP, or empty when agenttrace does not export them."""
+    metric_exports: int = 0
+    """Periodic metric exports the collector accepted."""
+    metric_exports_failed: int = 0
+    """Metric exports that failed (that interval's changes are lost)."""
 
     @property
     def internal_errors_total(self) -> int:
@@ -67,20 +88,40 @@ def stats() -> Stats:
         >>> agenttrace.stats().internal_errors_total
         0
     """
-    from ._config import pipeline_counts  # noqa: PLC0415 (the package imports this module)
-
-    counts = pipeline_counts()
-    if counts is None:
-        return Stats(internal_errors=internal_error_counts(), usage_errors=usage_error_counts())
-    return Stats(
-        internal_errors=internal_error_counts(),
-        usage_errors=usage_error_counts(),
-        destination=counts.destination,
-        spans_started=counts.started,
-        spans_open=counts.open,
-        spans_queued=counts.queued,
-        spans_exported=counts.exported,
-        spans_failed=counts.failed,
-        spans_dropped=counts.dropped,
-        export_failures=counts.failures,
+    from ._config import (  # noqa: PLC0415 (the package imports this module)
+        log_counts,
+        metric_counts,
+        pipeline_counts,
     )
+
+    fields: dict[str, Any] = {
+        "internal_errors": internal_error_counts(),
+        "usage_errors": usage_error_counts(),
+    }
+    logs = log_counts()
+    if logs is not None:
+        fields.update(
+            logs_destination=logs.destination,
+            logs_emitted=logs.started,
+            logs_queued=logs.queued,
+            logs_exported=logs.exported,
+            logs_failed=logs.failed,
+            logs_dropped=logs.dropped,
+        )
+    exports = metric_counts()
+    if exports is not None:
+        fields["metrics_destination"], fields["metric_exports"] = exports[0], exports[1]
+        fields["metric_exports_failed"] = exports[2]
+    counts = pipeline_counts()
+    if counts is not None:
+        fields.update(
+            destination=counts.destination,
+            spans_started=counts.started,
+            spans_open=counts.open,
+            spans_queued=counts.queued,
+            spans_exported=counts.exported,
+            spans_failed=counts.failed,
+            spans_dropped=counts.dropped,
+            export_failures=counts.failures,
+        )
+    return Stats(**fields)

@@ -10,11 +10,16 @@ Inside an operation (a decorated agent, step, tool or model call), every event l
 
 Outside any operation nothing is added. A key the event already has is left as it is.
 
+When :func:`agenttrace.configure` exports over OTLP, :func:`send_to_otlp` sends each
+structlog event as an OpenTelemetry log record too (``logging`` records go through the
+handler ``configure()`` puts on the root logger). Both helpers below add it.
+
 With structlog::
 
     import agenttrace.processors
 
     agenttrace.processors.add_to_structlog()  # into your configuration, before the renderer
+    # (add_trace_context and send_to_otlp)
     # or, for an application that has no structlog configuration of its own:
     agenttrace.processors.configure_structlog()  # JSON lines; a readable console on a TTY
 
@@ -40,6 +45,7 @@ from typing import TYPE_CHECKING, Any, Final
 import structlog
 from opentelemetry import trace
 
+from . import _otel_logs
 from ._internal import internal_error
 from ._operation import _current
 
@@ -52,6 +58,7 @@ __all__ = [
     "add_to_structlog",
     "add_trace_context",
     "configure_structlog",
+    "send_to_otlp",
 ]
 
 _lock: Final = threading.Lock()
@@ -96,17 +103,45 @@ def add_trace_context(
     return event_dict
 
 
-def add_to_structlog() -> None:
-    """Add :func:`add_trace_context` to the current structlog configuration, keeping the rest.
+def send_to_otlp(
+    logger: object,  # noqa: ARG001 (structlog's processor signature)
+    method_name: str,
+    event_dict: MutableMapping[str, Any],
+) -> MutableMapping[str, Any]:
+    """Send the event as an OpenTelemetry log record, when agenttrace exports logs over OTLP.
 
-    It goes just before the last processor (the renderer), once: a second call changes
-    nothing. Configure structlog first, then call this.
+    A structlog processor; it returns the event unchanged. The record carries the current
+    span's trace and span ids, the level as its severity, ``event`` as its body and the
+    other keys as attributes (bounded; ``trace_id``, ``span_id``, ``timestamp``, ``level``
+    and ``logger`` are the record's own fields). Without OTLP export it does nothing.
+    Never raises.
+    """
+    try:
+        _otel_logs.send_structlog_event(method_name, event_dict)
+    except Exception as exc:
+        internal_error("log_export", exc)
+    return event_dict
+
+
+def add_to_structlog() -> None:
+    """Add :func:`add_trace_context` and :func:`send_to_otlp` to structlog's configuration.
+
+    They go just before the last processor (the renderer), once: a second call changes
+    nothing, and the rest of the configuration is kept. When structlog hands its events to
+    ``logging`` (``structlog.stdlib.LoggerFactory``), :func:`send_to_otlp` is left out:
+    the handler on the root logger sends them. Configure structlog first, then call this.
     """
     with _lock:
-        processors = list(structlog.get_config()["processors"])
-        if add_trace_context in processors:
+        config = structlog.get_config()
+        processors = list(config["processors"])
+        wanted = [add_trace_context]
+        if not isinstance(config["logger_factory"], structlog.stdlib.LoggerFactory):
+            wanted.append(send_to_otlp)
+        missing = [p for p in wanted if p not in processors]
+        if not missing:
             return
-        processors.insert(max(len(processors) - 1, 0), add_trace_context)
+        at = max(len(processors) - 1, 0)
+        processors[at:at] = missing
         structlog.configure(processors=processors)
 
 
@@ -127,6 +162,7 @@ def configure_structlog(*, json: bool | None = None, level: int = logging.INFO) 
             add_trace_context,
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
+            send_to_otlp,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),

@@ -11,6 +11,9 @@ Modes (switchable while running):
 - ``reset``: closes the connection without an answer.
 - ``partial``: answers 200 with ``partial_success.rejected_spans = rejected``.
 
+Requests to other paths than ``/v1/traces`` (logs, metrics) are answered 200 in every
+mode that reads them, and only listed in ``others``.
+
 ``flap(up, down)`` alternates ``up`` and ``reset`` on a timer.
 """
 
@@ -45,6 +48,8 @@ class Collector:
         self.requests = 0
         self.request_times: list[float] = []
         self.names: list[str] = []
+        self.others: list[str] = []
+        """Paths of the requests that were not traces (logs, metrics), whatever the mode."""
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
@@ -142,6 +147,9 @@ class Collector:
                 del format, args
 
             def do_POST(self) -> None:
+                if not self.path.endswith("/v1/traces"):
+                    self._other()
+                    return
                 with collector.lock:
                     collector.requests += 1
                     collector.request_times.append(time.monotonic())
@@ -173,6 +181,15 @@ class Collector:
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
+
+            def _other(self) -> None:
+                """Logs and metrics: read, answered 200, counted apart from the spans."""
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with collector.lock:
+                    collector.others.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def _client_left(self, delay: float) -> bool:
                 """Wait ``delay`` seconds; ``True`` if the client closed meanwhile."""

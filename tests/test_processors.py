@@ -140,8 +140,9 @@ def test_add_to_structlog_keeps_the_configuration_and_is_idempotent(
     chain = structlog.get_config()["processors"]
     assert chain[0] is structlog.processors.add_log_level
     assert chain[1] is processors.add_trace_context
-    assert isinstance(chain[2], structlog.processors.JSONRenderer)
-    assert len(chain) == 3
+    assert chain[2] is processors.send_to_otlp
+    assert isinstance(chain[3], structlog.processors.JSONRenderer)
+    assert len(chain) == 4
 
     @agenttrace.step
     def work() -> None:

@@ -7,6 +7,7 @@ handed over by a client integration), and the attributes both become.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -108,9 +109,11 @@ class ModelCall:
     spent.
     """
 
-    __slots__ = ("attempt_span", "client_calls", "request", "response", "spent")
+    __slots__ = ("attempt_span", "client_calls", "request", "response", "spent", "started")
 
     def __init__(self, request: Request | None) -> None:
+        self.started = time.perf_counter()
+        """When the call began (``time.perf_counter()``), for the duration metric."""
         self.request = request
         self.response: Response | None = None
         self.client_calls = 0

@@ -1,8 +1,8 @@
-"""Fixtures for the tests that run against Phoenix, a real OTLP backend.
+"""Fixtures for the tests that run against Phoenix, a real OTLP backend, and Rotel, a collector.
 
-``nox -s test`` starts Phoenix and tells the tests where it is through two environment
-variables (see ``phoenix.py`` next to this file). Without them the tests skip, unless
-``AGENTTRACE_E2E_REQUIRED=1`` says they must run, as in CI.
+``nox -s test`` starts Phoenix and Rotel and tells the tests where they are through environment
+variables (see ``phoenix.py`` and ``rotel.py`` next to this file). Without them the tests skip,
+unless ``AGENTTRACE_E2E_REQUIRED=1`` says they must run, as in CI.
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, NoReturn
 
 import pytest
 
+from tests.e2e import rotel as _rotel
 from tests.e2e.phoenix import GRPC_VARIABLE, URL_VARIABLE
 
 REQUIRED_VARIABLE = "AGENTTRACE_E2E_REQUIRED"
@@ -91,19 +93,83 @@ def _get_spans(url: str) -> list[dict[str, Any]]:
     return data
 
 
+@dataclass(frozen=True)
+class RotelCollector:
+    """Where to send OTLP to Rotel, and a bounded way to read the records back from its dump.
+
+    The dump is shared by the whole session: a test finds its own records by a nonce.
+
+    Attributes:
+        http_endpoint: OTLP/HTTP base URL, ``http://127.0.0.1:PORT``.
+        grpc_endpoint: OTLP/gRPC address, ``127.0.0.1:PORT``.
+        output_path: The file Rotel prints every record it receives to.
+    """
+
+    http_endpoint: str
+    grpc_endpoint: str
+    output_path: Path
+
+    @property
+    def logs_endpoint(self) -> str:
+        """The OTLP/HTTP logs endpoint, ``{http_endpoint}/v1/logs``."""
+        return f"{self.http_endpoint}/v1/logs"
+
+    @property
+    def metrics_endpoint(self) -> str:
+        """The OTLP/HTTP metrics endpoint, ``{http_endpoint}/v1/metrics``."""
+        return f"{self.http_endpoint}/v1/metrics"
+
+    @property
+    def traces_endpoint(self) -> str:
+        """The OTLP/HTTP traces endpoint, ``{http_endpoint}/v1/traces``."""
+        return f"{self.http_endpoint}/v1/traces"
+
+    def records(self, needle: str, *, timeout: float = 10.0) -> list[str]:
+        """The spans, log records and metric data points with ``needle``, once it has arrived.
+
+        Args:
+            needle: Text the records must contain, a nonce of the test's own, say.
+            timeout: Seconds to wait for ``needle`` before giving up.
+
+        Returns:
+            One block of Rotel's debug dump per record, with its resource and scope (see
+            ``rotel.blocks``).
+
+        Raises:
+            AssertionError: ``needle`` did not arrive within ``timeout``.
+        """
+        return _rotel.blocks(_rotel.wait_for(self.output_path, needle, timeout), needle)
+
+
 @pytest.fixture(scope="session")
 def phoenix() -> PhoenixClient:
     """The running Phoenix; skips (fails if required) when there is none."""
     url, grpc = os.environ.get(URL_VARIABLE), os.environ.get(GRPC_VARIABLE)
     if not url or not grpc:
-        reason = (
+        _skip_or_fail(
             f"no Phoenix to test against: {URL_VARIABLE} and {GRPC_VARIABLE} are not set"
             " (`nox -s test` starts Phoenix and sets them)"
         )
-        if os.environ.get(REQUIRED_VARIABLE) == "1":
-            pytest.fail(f"{reason}, but {REQUIRED_VARIABLE}=1 requires the end-to-end tests")
-        pytest.skip(reason)
     return PhoenixClient(http_url=url, grpc_endpoint=grpc)
+
+
+@pytest.fixture(scope="session")
+def rotel() -> RotelCollector:
+    """The running Rotel collector; skips (fails if required) when there is none."""
+    names = (_rotel.HTTP_VARIABLE, _rotel.GRPC_VARIABLE, _rotel.OUTPUT_VARIABLE)
+    http, grpc, output = (os.environ.get(name) for name in names)
+    if not http or not grpc or not output:
+        _skip_or_fail(
+            f"no Rotel to test against: {', '.join(names)} are not all set"
+            " (`nox -s test` starts Rotel and sets them)"
+        )
+    return RotelCollector(http_endpoint=http, grpc_endpoint=grpc, output_path=Path(output))
+
+
+def _skip_or_fail(reason: str) -> NoReturn:
+    if os.environ.get(REQUIRED_VARIABLE) == "1":
+        pytest.fail(f"{reason}, but {REQUIRED_VARIABLE}=1 requires the end-to-end tests")
+    pytest.skip(reason)
 
 
 @pytest.fixture
