@@ -20,15 +20,19 @@ ones are recorded as ``_OTHER``.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, cast
 
 from opentelemetry import metrics
+from opentelemetry.metrics import Observation
+from opentelemetry.metrics import _internal as _api
 
 from . import _semconv as sc
 from ._internal import internal_error
 
 if TYPE_CHECKING:
-    from opentelemetry.metrics import Counter, Histogram, MeterProvider
+    from collections.abc import Iterable
+
+    from opentelemetry.metrics import CallbackOptions, Histogram, MeterProvider
     from opentelemetry.util.types import AttributeValue
 
     from ._failures import Detected
@@ -56,6 +60,40 @@ TOKEN_BUCKETS: Final = (
 
 _GEN_AI_KEYS: Final = (sc.GEN_AI_OPERATION_NAME, sc.GEN_AI_PROVIDER_NAME)
 _NO_PROVIDER: Final = ("NoOpMeterProvider", "_ProxyMeterProvider")
+_UNKNOWN: Final = object()
+
+
+class _Tally:
+    """Cumulative counts by attribute values, reported at each collection.
+
+    Adding to an SDK counter costs about 10 µs here (views, attribute sets, locks); the
+    operations counter would cost every operation that much. Counting into a dict costs
+    well under a microsecond, and an observable counter reports the totals when the reader
+    collects (every export interval).
+    """
+
+    __slots__ = ("counts", "lock", "names")
+
+    def __init__(self, *names: str) -> None:
+        self.names = names
+        self.counts: dict[tuple[AttributeValue | None, ...], int] = {}
+        self.lock = threading.Lock()
+
+    def add(self, *values: AttributeValue | None) -> None:
+        with self.lock:
+            self.counts[values] = self.counts.get(values, 0) + 1
+
+    def observe(self, options: CallbackOptions) -> Iterable[Observation]:
+        """The totals, one observation per attribute set (``None`` values left out)."""
+        del options
+        with self.lock:
+            counts = list(self.counts.items())
+        return [
+            Observation(
+                count, {k: v for k, v in zip(self.names, values, strict=True) if v is not None}
+            )
+            for values, count in counts
+        ]
 
 
 class _Instruments:
@@ -65,18 +103,21 @@ class _Instruments:
         from . import __version__  # noqa: PLC0415 (the package imports this module)
 
         meter = provider.get_meter("agenttrace", __version__)
-        self.operations: Counter = meter.create_counter(
-            OPERATIONS, unit="{operation}", description="Operations ended, by outcome."
+        self.operations = _Tally(sc.OPERATION, sc.KIND, sc.OUTCOME)
+        self.failures = _Tally(
+            sc.OPERATION, sc.FAILURE_DECLARED, sc.FAILURE_HANDLING, sc.FAILURE_MODE, sc.ERROR_TYPE
         )
-        self.failures: Counter = meter.create_counter(
-            FAILURES, unit="{failure}", description="Failures, declared or not, by mode."
-        )
-        self.retries: Counter = meter.create_counter(
-            RETRIES, unit="{retry}", description="Retries started."
-        )
-        self.fallbacks: Counter = meter.create_counter(
-            FALLBACKS, unit="{fallback}", description="Fallbacks and escalations started."
-        )
+        self.retries = _Tally(sc.OPERATION)
+        self.fallbacks = _Tally(sc.OPERATION, sc.ATTEMPT_TYPE, FALLBACK)
+        for name, tally, unit, description in (
+            (OPERATIONS, self.operations, "{operation}", "Operations ended, by outcome."),
+            (FAILURES, self.failures, "{failure}", "Failures, declared or not, by mode."),
+            (RETRIES, self.retries, "{retry}", "Retries started."),
+            (FALLBACKS, self.fallbacks, "{fallback}", "Fallbacks and escalations started."),
+        ):
+            meter.create_observable_counter(
+                name, callbacks=[tally.observe], unit=unit, description=description
+            )
         self.duration: Histogram = meter.create_histogram(
             DURATION,
             unit="s",
@@ -101,6 +142,8 @@ class _State:
         self.instruments: _Instruments | None = None
         self.values: dict[str, set[str]] = {}
         self.stopped = False
+        self.looked = False
+        """``metrics.get_meter_provider()`` was called once."""
         """agenttrace's own provider was shut down: record nothing until the next one."""
 
 
@@ -124,9 +167,25 @@ def stop() -> None:
         state.instruments = None
 
 
+def _global_provider() -> MeterProvider:
+    """The global provider, as ``metrics.get_meter_provider()`` returns it, but faster.
+
+    That function reads the environment on every call while no provider is set (about a
+    microsecond); after a first call, which loads a provider named by the environment, the
+    API's module variable says the same.
+    """
+    if not state.looked:
+        state.looked = True
+        return metrics.get_meter_provider()
+    provider = getattr(_api, "_METER_PROVIDER", _UNKNOWN)
+    if provider is _UNKNOWN:
+        return metrics.get_meter_provider()
+    return cast("MeterProvider", provider or _api._PROXY_METER_PROVIDER)
+
+
 def instruments() -> _Instruments | None:
     """The instruments to record on now, or ``None`` when no real provider is set."""
-    provider = state.provider or metrics.get_meter_provider()
+    provider = state.provider or _global_provider()
     if provider is state.seen or state.stopped:
         return state.instruments
     made = None
@@ -159,10 +218,8 @@ def operation_ended(operation: Operation, outcome: str, error: BaseException | N
     if made is None:
         return
     try:
-        name = _capped(sc.OPERATION, operation.spec.name)
-        made.operations.add(
-            1, {sc.OPERATION: name, sc.KIND: operation.spec.kind.value, sc.OUTCOME: outcome}
-        )
+        spec = operation.spec
+        made.operations.add(_capped(sc.OPERATION, spec.name), spec.kind.value, outcome)
         if operation.model_call is not None:
             _model_call(made, operation, error)
     except Exception as exc:
@@ -176,12 +233,7 @@ def quiet_operation_ended(name: str, kind: str, failed: bool) -> None:
         return
     try:
         made.operations.add(
-            1,
-            {
-                sc.OPERATION: _capped(sc.OPERATION, name),
-                sc.KIND: kind,
-                sc.OUTCOME: sc.OUTCOME_FAILED if failed else sc.OUTCOME_OK,
-            },
+            _capped(sc.OPERATION, name), kind, sc.OUTCOME_FAILED if failed else sc.OUTCOME_OK
         )
     except Exception as exc:
         internal_error("metrics", exc)
@@ -224,17 +276,14 @@ def failure(operation: Operation, detected: Detected) -> None:
     if made is None:
         return
     try:
-        declared = detected.declared
-        attributes: dict[str, AttributeValue] = {
-            sc.OPERATION: _capped(sc.OPERATION, operation.spec.name),
-            sc.FAILURE_DECLARED: declared is not None,
-            sc.FAILURE_HANDLING: declared.handling if declared is not None else "none",
-        }
-        if detected.mode is not None:
-            attributes[sc.FAILURE_MODE] = _capped(sc.FAILURE_MODE, detected.mode)
-        if detected.exc is not None:
-            attributes[sc.ERROR_TYPE] = _capped(sc.ERROR_TYPE, type(detected.exc).__qualname__)
-        made.failures.add(1, attributes)
+        declared, mode, exc = detected.declared, detected.mode, detected.exc
+        made.failures.add(
+            _capped(sc.OPERATION, operation.spec.name),
+            declared is not None,
+            declared.handling if declared is not None else "none",
+            _capped(sc.FAILURE_MODE, mode) if mode is not None else None,
+            _capped(sc.ERROR_TYPE, type(exc).__qualname__) if exc is not None else None,
+        )
     except Exception as exc:
         internal_error("metrics", exc)
 
@@ -245,16 +294,11 @@ def attempt(operation: Operation, kind: str, fallback: str | None) -> None:
     if made is None:
         return
     try:
-        attributes: dict[str, AttributeValue] = {
-            sc.OPERATION: _capped(sc.OPERATION, operation.spec.name)
-        }
+        name = _capped(sc.OPERATION, operation.spec.name)
         if kind == sc.ATTEMPT_RETRY:
-            made.retries.add(1, attributes)
+            made.retries.add(name)
             return
-        attributes[sc.ATTEMPT_TYPE] = kind
-        if fallback is not None:
-            attributes[FALLBACK] = _capped(FALLBACK, fallback)
-        made.fallbacks.add(1, attributes)
+        made.fallbacks.add(name, kind, _capped(FALLBACK, fallback) if fallback else None)
     except Exception as exc:
         internal_error("metrics", exc)
 

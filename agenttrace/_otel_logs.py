@@ -279,7 +279,6 @@ class OtlpHandler(logging.Handler):
             exc=exc,
         )
 
-
     def _last_resort(self, record: logging.LogRecord) -> None:
         """Print ``record`` on stderr where ``logging`` would have without this handler.
 

@@ -1,10 +1,10 @@
 """What agenttrace adds to a call, against raw OpenTelemetry measured in the same run.
 
 Run it with ``python bench/overhead.py`` (``--quick`` for a smoke run, ``--clients`` for the
-instrumented-client rows alone). Every case is timed in interleaved rounds and the best round
-is kept, which is the least noisy estimate of the cost on a busy machine. Both sides use one
-SDK TracerProvider with a SimpleSpanProcessor into an in-memory exporter (emptied between
-rounds).
+instrumented-client rows alone, ``--logs-metrics`` for the structlog and metrics row alone).
+Every case is timed in interleaved rounds and the best round is kept, which is the least
+noisy estimate of the cost on a busy machine. Both sides use one SDK TracerProvider with a
+SimpleSpanProcessor into an in-memory exporter (emptied between rounds).
 
 Targets (printed with each figure):
 - sync no-op step: at most 1.3x raw OpenTelemetry's cost for one span;
@@ -14,6 +14,8 @@ Targets (printed with each figure):
 - 1 MB argument and result with capture on: within 1.5x of the same call with small arguments;
 - a step through agenttrace's export pipeline: at most 1.3x a raw span through the SDK's
   BatchSpanProcessor;
+- a step that logs one structlog event, with agenttrace's structlog processors and metrics
+  on (an SDK MeterProvider): at most 1.2x the same step logging the same event without them;
 - no per-call memory growth over 100 000 calls;
 - a non-streamed chat call through the instrumented ``openai`` client (an in-process
   transport, no sockets): at most 1.10x the same call uninstrumented. The Anthropic
@@ -26,14 +28,20 @@ import argparse
 import asyncio
 import gc
 import importlib
+import logging
 import os
 import sys
 import time
 import tracemalloc
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
+import structlog
 import wrapt
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
@@ -45,8 +53,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 import agenttrace
-from agenttrace import _runtime
-from agenttrace._export import Pipeline
+import agenttrace.processors
+from agenttrace import _metrics, _otel_logs, _runtime
+from agenttrace._export import LogProcessor, Pipeline
 from agenttrace._otlp import Delivery
 from agenttrace._settings import Settings
 from agenttrace.detectors import DETECTORS
@@ -350,6 +359,102 @@ def pipeline_case(calls: int, rounds: int) -> tuple[str, str, float, str, bool]:
     )
 
 
+def structlog_chain(*, agenttrace_processors: bool) -> list[Any]:
+    """The chain of ``configure_structlog(json=True)``, with or without agenttrace's processors."""
+    chain: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        *([agenttrace.processors.add_trace_context] if agenttrace_processors else []),
+        structlog.processors.StackInfoRenderer(),
+        structlog.processors.format_exc_info,
+        *([agenttrace.processors.send_to_otlp] if agenttrace_processors else []),
+        structlog.processors.JSONRenderer(),
+    ]
+    return chain
+
+
+def logs_metrics_case(calls: int, rounds: int) -> tuple[str, str, float, str, bool]:
+    """A step that logs one structlog event, with agenttrace's structlog processors and
+    metrics on, against the same step logging the same event without them.
+
+    "with": the chain of ``configure_structlog(json=True)`` into a null sink, and an SDK
+    MeterProvider (an in-memory reader) agenttrace records on. "without": the same chain
+    less ``add_trace_context`` and ``send_to_otlp``, and no MeterProvider. A third case,
+    reported in the row's detail, also sends each event as an OTLP log record through
+    agenttrace's log pipeline into a sink that takes everything.
+    """
+    exporter = InMemorySpanExporter()
+    provider = provider_with(exporter)
+    use(provider)
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    log_pipeline = Pipeline(
+        NullSink(), size=_otel_logs.record_size, nouns=("log record", "log records")
+    )
+    logger_provider = LoggerProvider(shutdown_on_exit=False)
+    logger_provider.add_log_record_processor(LogProcessor(log_pipeline))
+    log = structlog.get_logger("bench")
+
+    def refund() -> None:
+        log.info("refund issued", amount=20, currency="EUR")
+
+    step = agenttrace.step("refund")(refund)
+    null = Path(os.devnull).open("w")  # noqa: SIM115 (open for the whole case, closed below)
+
+    def configure(*, on: bool) -> None:
+        structlog.configure(
+            processors=structlog_chain(agenttrace_processors=on),
+            wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+            logger_factory=structlog.PrintLoggerFactory(null),
+            cache_logger_on_first_use=False,
+        )
+        _metrics.use_meter_provider(meter_provider if on else None)
+        assert (_metrics.instruments() is not None) == on  # no global MeterProvider either
+
+    def without(calls: int) -> None:
+        configure(on=False)
+        loop(step)(calls)
+
+    def with_them(calls: int) -> None:
+        configure(on=True)
+        loop(step)(calls)
+
+    def with_otlp_logs(calls: int) -> None:
+        configure(on=True)
+        _otel_logs.install(logger_provider)
+        try:
+            loop(step)(calls)
+        finally:
+            _otel_logs.uninstall()
+
+    try:
+        best = best_per_call(
+            {"without": without, "with": with_them, "otlp": with_otlp_logs},
+            calls,
+            rounds,
+            exporter.clear,
+        )
+    finally:
+        _metrics.use_meter_provider(None)
+        structlog.reset_defaults()
+        null.close()
+        log_pipeline.close(1.0)
+        meter_provider.shutdown()
+    dropped = sum(log_pipeline.counts().dropped.values())
+    ratio = best["with"] / best["without"]
+    return (
+        "step + structlog + metrics",
+        (
+            f"{best['with'] * 1e6:.2f} us vs the same step and event without them "
+            f"{best['without'] * 1e6:.2f} us; OTLP log records too {best['otlp'] * 1e6:.2f} us "
+            f"({best['otlp'] / best['without']:.2f}x, {dropped} dropped)"
+        ),
+        ratio,
+        "<= 1.20x",
+        ratio <= 1.2,
+    )
+
+
 CHAT_COMPLETION = {
     "id": "chatcmpl-1",
     "object": "chat.completion",
@@ -551,18 +656,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a fast smoke run; figures are rough")
     parser.add_argument("--clients", action="store_true", help="only the instrumented-client rows")
+    parser.add_argument(
+        "--logs-metrics", action="store_true", help="only the structlog and metrics row"
+    )
     options = parser.parse_args(argv)
     calls, rounds, memory_calls = (2_000, 2, 5_000) if options.quick else (20_000, 7, 100_000)
     client_calls = calls // 10  # a client call costs about 30 no-op steps
+    log_calls = calls // 4  # a step that logs a JSON line costs about 3 no-op steps
+    shown = client_calls if options.clients else log_calls if options.logs_metrics else calls
     print(
         f"agenttrace {agenttrace.__version__}, Python {sys.version.split()[0]}, {os.cpu_count()} cores; "
-        f"{client_calls if options.clients else calls} calls x {rounds} rounds per case, best round"
+        f"{shown} calls x {rounds} rounds per case, best round"
     )
     if options.clients:
         rows = client_cases(client_calls, rounds)
+    elif options.logs_metrics:
+        rows = [logs_metrics_case(log_calls, rounds)]
     else:
         rows = [
             *timing_cases(calls, rounds),
+            logs_metrics_case(log_calls, rounds),
             *client_cases(client_calls, rounds),
             memory_case(memory_calls),
         ]

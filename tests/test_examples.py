@@ -56,6 +56,7 @@ def test_overhead_benchmark_runs() -> None:
         "1 MB prose arg+result",
         "sampled out (ALWAYS_OFF)",
         "step via export pipeline",
+        "step + structlog + metrics",
         "openai chat, instrumented",
         "openai chat, raw OTel span",
         "anthropic message, instrumented",

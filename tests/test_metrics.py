@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from opentelemetry.metrics import _internal as api
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
@@ -272,3 +273,22 @@ def test_after_stop_nothing_is_recorded(points: Points) -> None:
 
     plan()
     assert points.of(_metrics.OPERATIONS) == []
+
+
+def test_a_global_provider_set_later_is_used(
+    points: Points, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The application may set its MeterProvider after agenttrace first looked."""
+    _metrics.use_meter_provider(None)
+    assert _metrics.instruments() is None
+    reader = InMemoryMetricReader()
+    monkeypatch.setattr(api, "_METER_PROVIDER", MeterProvider(metric_readers=[reader]))
+
+    @agenttrace.step
+    def plan() -> None:
+        pass
+
+    plan()
+    assert Points(reader).counts(_metrics.OPERATIONS) == {
+        key(operation="plan", kind="step", outcome="ok"): 1
+    }
