@@ -224,15 +224,17 @@ def signal_destination(loaded: Loaded, signal: str) -> tuple[str, str] | None:
     otel = loaded.otel
     exporter = getattr(otel, f"{signal}_exporter")
     endpoint = getattr(otel, f"{signal}_endpoint")
-    if exporter == "none" or (exporter is None and not (otel.endpoint or endpoint)):
+    if exporter in ("none", "other") or (exporter is None and not (otel.endpoint or endpoint)):
         return None
     if otel.protocol == "grpc":
         return "grpc", endpoint or otel.endpoint or DEFAULT_GRPC_ENDPOINT
     if endpoint:
         return "http/protobuf", endpoint
-    from ._otlp import signal_url  # noqa: PLC0415
+    from ._otlp import TRACES_PATH, signal_url  # noqa: PLC0415
 
-    return "http/protobuf", signal_url(otel.endpoint or DEFAULT_HTTP_BASE, f"/v1/{signal}")
+    base = (otel.endpoint or DEFAULT_HTTP_BASE).rstrip("/")
+    base = base.removesuffix(TRACES_PATH)  # a base endpoint may be given as the traces URL
+    return "http/protobuf", signal_url(base, f"/v1/{signal}")
 
 
 def _install_logs(installed: _Installed, resource: Any) -> None:
@@ -240,10 +242,14 @@ def _install_logs(installed: _Installed, resource: Any) -> None:
     if where is None:
         return
     from opentelemetry import _logs  # noqa: PLC0415
+
+    if type(_logs.get_logger_provider()).__name__ not in _NO_PROVIDER:
+        _announce_own("LoggerProvider", "log records")
+        return
     from opentelemetry.sdk._logs import LoggerProvider  # noqa: PLC0415
 
     from . import _otel_logs  # noqa: PLC0415
-    from ._export import LogProcessor, Pipeline  # noqa: PLC0415
+    from ._export import LogProcessor, Pipeline, estimate_log_size  # noqa: PLC0415
 
     settings, otel = installed.loaded.settings, installed.loaded.otel
     pipeline = Pipeline(
@@ -254,7 +260,7 @@ def _install_logs(installed: _Installed, resource: Any) -> None:
         max_batch_spans=otel.logs_max_export_batch_size,
         schedule_delay=otel.logs_schedule_delay_ms / 1000,
         timeout=settings.shutdown_timeout,
-        size=_otel_logs.record_size,
+        size=estimate_log_size,
         nouns=("log record", "log records"),
     )
     provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
@@ -264,6 +270,15 @@ def _install_logs(installed: _Installed, resource: Any) -> None:
     _otel_logs.install(provider)
     installed.logs = pipeline
     installed.logger_provider = provider
+
+
+def _announce_own(provider: str, what: str) -> None:
+    logger.info(
+        "agenttrace: the application installed its own %s; it exports the %s, so "
+        "agenttrace's OTLP settings are not used for them.",
+        provider,
+        what,
+    )
 
 
 def _logs_sink(loaded: Loaded, protocol: str, url: str) -> Sink:
@@ -293,6 +308,10 @@ def _install_metrics(installed: _Installed, resource: Any) -> None:
 
     from . import _metrics  # noqa: PLC0415
     from ._otel_metrics import CountingMetricExporter, metric_exporter  # noqa: PLC0415
+
+    if type(metrics.get_meter_provider()).__name__ not in _NO_PROVIDER:
+        _announce_own("MeterProvider", "metrics")  # and agenttrace records on it
+        return
 
     otel = installed.loaded.otel
     from ._otlp import safe_url  # noqa: PLC0415
@@ -536,8 +555,10 @@ def force_flush(timeout: float | None = None) -> bool:
     if timeout is None:
         timeout = installed.loaded.settings.shutdown_timeout
     end = time.monotonic() + timeout
-    if installed.pipeline is not None:
-        delivered = installed.pipeline.force_flush(int(timeout * 1000))
+    if installed.owned:
+        delivered = True
+        if installed.pipeline is not None:
+            delivered = installed.pipeline.force_flush(int(timeout * 1000))
         if installed.logs is not None:
             delivered = installed.logs.force_flush(int(_remaining(end) * 1000)) and delivered
         if installed.meter_provider is not None:

@@ -113,6 +113,15 @@ def estimate_size(span: ReadableSpan) -> int:
     return size
 
 
+def estimate_log_size(record: Any) -> int:
+    """Roughly how many bytes a log record takes once encoded."""
+    inner = getattr(record, "log_record", record)
+    body = getattr(inner, "body", None)
+    size = _SPAN_OVERHEAD + (len(body) if body.__class__ is str else _VALUE_OVERHEAD)
+    attributes = getattr(inner, "attributes", None)
+    return size + _attributes_size(_plain(attributes) if attributes is not None else {})
+
+
 @dataclass
 class _Batch:
     spans: list[ReadableSpan]
@@ -221,9 +230,7 @@ class Pipeline(SpanProcessor):
     def emit(self, item: Any) -> None:
         """Count and queue an item that has no start of its own (a log record)."""
         try:
-            with self._lock:
-                self._started += 1
-            self._enqueue(item)
+            self._enqueue(item, start=True)
         except Exception as exc:
             internal_error("export", exc)
 
@@ -234,10 +241,11 @@ class Pipeline(SpanProcessor):
         except Exception as exc:
             internal_error("export", exc)
 
-    def _enqueue(self, span: ReadableSpan) -> None:
+    def _enqueue(self, span: ReadableSpan, *, start: bool = False) -> None:
         size = self._size(span)
         reason = None
         with self._lock:
+            self._started += start
             self._ended += 1
             queue = self._queue
             if self._closed:

@@ -52,6 +52,7 @@ def _ids(operation: Operation) -> dict[str, str]:
 
 
 _LEVELS: Final = {"info": 20, "warning": 30, "error": 40}
+_IDS: Final = frozenset({"trace_id", "span_id"})
 
 
 def _emit(level: str, event: str, fields: dict[str, Any], operation: Operation) -> None:
@@ -60,7 +61,8 @@ def _emit(level: str, event: str, fields: dict[str, Any], operation: Operation) 
             getattr(logger, level)(event, **fields)
             return
         span = operation.span if operation.span.get_span_context().is_valid else None
-        with _otel_logs.sent("agenttrace", _LEVELS[level], event, fields, span=span):
+        attributes = {k: v for k, v in fields.items() if k not in _IDS}  # the record's own
+        with _otel_logs.sent("agenttrace", _LEVELS[level], event, attributes, span=span):
             getattr(logger, level)(event, **fields)
     except Exception as exc:
         internal_error("log", exc)

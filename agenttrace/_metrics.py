@@ -28,6 +28,8 @@ from opentelemetry.metrics import _internal as _api
 
 from . import _semconv as sc
 from ._internal import internal_error
+from ._runtime import state as runtime
+from ._spans import error_type
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -45,7 +47,6 @@ FALLBACKS: Final = "agenttrace.fallbacks"
 DURATION: Final = "gen_ai.client.operation.duration"
 TOKENS: Final = "gen_ai.client.token.usage"
 
-GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"  # noqa: S105 (an attribute name)
 OTHER: Final = "_OTHER"
 MAX_VALUES: Final = 256
 """Distinct values kept per attribute; later ones are recorded as ``_OTHER``."""
@@ -108,7 +109,7 @@ class _Instruments:
             sc.OPERATION, sc.FAILURE_DECLARED, sc.FAILURE_HANDLING, sc.FAILURE_MODE, sc.ERROR_TYPE
         )
         self.retries = _Tally(sc.OPERATION)
-        self.fallbacks = _Tally(sc.OPERATION, sc.ATTEMPT_TYPE, FALLBACK)
+        self.fallbacks = _Tally(sc.OPERATION, sc.ATTEMPT_TYPE, sc.FALLBACK_NAME)
         for name, tally, unit, description in (
             (OPERATIONS, self.operations, "{operation}", "Operations ended, by outcome."),
             (FAILURES, self.failures, "{failure}", "Failures, declared or not, by mode."),
@@ -142,9 +143,9 @@ class _State:
         self.instruments: _Instruments | None = None
         self.values: dict[str, set[str]] = {}
         self.stopped = False
+        """agenttrace's own provider was shut down: record nothing until the next one."""
         self.looked = False
         """``metrics.get_meter_provider()`` was called once."""
-        """agenttrace's own provider was shut down: record nothing until the next one."""
 
 
 state: Final = _State()
@@ -184,7 +185,13 @@ def _global_provider() -> MeterProvider:
 
 
 def instruments() -> _Instruments | None:
-    """The instruments to record on now, or ``None`` when no real provider is set."""
+    """The instruments to record on now, or ``None`` when no real provider is set.
+
+    Also ``None`` while agenttrace records nothing (disabled, or no ``TracerProvider``):
+    metrics count what agenttrace sees, and it sees nothing then.
+    """
+    if runtime.entry is None:
+        return None
     provider = state.provider or _global_provider()
     if provider is state.seen or state.stopped:
         return state.instruments
@@ -256,18 +263,16 @@ def _model_call(made: _Instruments, operation: Operation, error: BaseException |
     if response is not None and response.model:
         attributes[sc.GEN_AI_RESPONSE_MODEL] = _capped(sc.GEN_AI_RESPONSE_MODEL, response.model)
     if error is not None:
-        attributes[sc.ERROR_TYPE] = _capped(sc.ERROR_TYPE, type(error).__qualname__)
+        attributes[sc.ERROR_TYPE] = _capped(sc.ERROR_TYPE, error_type(error))
     made.duration.record(max(time.perf_counter() - model_call.started, 0.0), attributes)
-    if error is not None:
-        return
-    usage = model_call.attributes()
+    usage = model_call.attributes()  # a failed call's earlier attempts may have spent some
     for key, token_type in (
         (sc.GEN_AI_USAGE_INPUT_TOKENS, "input"),
         (sc.GEN_AI_USAGE_OUTPUT_TOKENS, "output"),
     ):
         count = usage.get(key)
         if isinstance(count, int) and count >= 0:
-            made.tokens.record(count, {**attributes, GEN_AI_TOKEN_TYPE: token_type})
+            made.tokens.record(count, {**attributes, sc.GEN_AI_TOKEN_TYPE: token_type})
 
 
 def failure(operation: Operation, detected: Detected) -> None:
@@ -282,7 +287,7 @@ def failure(operation: Operation, detected: Detected) -> None:
             declared is not None,
             declared.handling if declared is not None else "none",
             _capped(sc.FAILURE_MODE, mode) if mode is not None else None,
-            _capped(sc.ERROR_TYPE, type(exc).__qualname__) if exc is not None else None,
+            _capped(sc.ERROR_TYPE, error_type(exc)) if exc is not None else None,
         )
     except Exception as exc:
         internal_error("metrics", exc)
@@ -298,10 +303,6 @@ def attempt(operation: Operation, kind: str, fallback: str | None) -> None:
         if kind == sc.ATTEMPT_RETRY:
             made.retries.add(name)
             return
-        made.fallbacks.add(name, kind, _capped(FALLBACK, fallback) if fallback else None)
+        made.fallbacks.add(name, kind, _capped(sc.FALLBACK_NAME, fallback) if fallback else None)
     except Exception as exc:
         internal_error("metrics", exc)
-
-
-FALLBACK: Final = "agenttrace.fallback"
-"""The attribute naming the fallback that ran, on ``agenttrace.fallbacks``."""

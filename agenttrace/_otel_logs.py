@@ -40,7 +40,6 @@ MAX_ATTRIBUTES: Final = 64
 MAX_BODY_CHARS: Final = 32_768
 """Characters kept of a record's body."""
 _DROPPED_KEY: Final = "agenttrace.log.dropped_attributes"
-_RECORD_OVERHEAD: Final = 96
 _WORKER_PREFIX: Final = "agenttrace-"
 
 _SEVERITIES: Final = (
@@ -348,15 +347,3 @@ def _attributes(fields: Mapping[str, object], exc: BaseException | None) -> dict
     if dropped:
         attributes[_DROPPED_KEY] = dropped
     return attributes
-
-
-def record_size(record: Any) -> int:
-    """Roughly how many bytes a log record takes once encoded."""
-    inner = getattr(record, "log_record", record)
-    size = _RECORD_OVERHEAD
-    body = getattr(inner, "body", None)
-    if isinstance(body, str):
-        size += len(body)
-    for key, value in dict(getattr(inner, "attributes", None) or {}).items():
-        size += len(key) + (len(value) if isinstance(value, str) else 8)
-    return size

@@ -51,7 +51,7 @@ class CountingMetricExporter(MetricExporter):
             result = MetricExportResult.FAILURE
             reason = type(exc).__name__
         else:
-            reason = "the collector did not accept it"
+            reason = "the exporter reported a failure"
         with self._lock:
             if result is MetricExportResult.SUCCESS:
                 self.exported += 1

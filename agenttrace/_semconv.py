@@ -41,6 +41,8 @@ GEN_AI_REQUEST_STREAM: Final = "gen_ai.request.stream"
 GEN_AI_REQUEST_FREQUENCY_PENALTY: Final = "gen_ai.request.frequency_penalty"
 GEN_AI_REQUEST_PRESENCE_PENALTY: Final = "gen_ai.request.presence_penalty"
 GEN_AI_REQUEST_CHOICE_COUNT: Final = "gen_ai.request.choice.count"
+GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"  # noqa: S105 (an attribute name)
+"""On ``gen_ai.client.token.usage``: ``input`` or ``output``."""
 GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
 """The model that actually answered (which may not be the one asked for)."""
 GEN_AI_RESPONSE_ID: Final = "gen_ai.response.id"

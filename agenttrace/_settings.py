@@ -78,6 +78,7 @@ class Settings(BaseModel):
 
 
 Protocol = Literal["http/protobuf", "grpc"]
+Exporter = Literal["otlp", "none", "other"]
 Sampler = Literal[
     "always_on",
     "always_off",
@@ -107,12 +108,14 @@ class OtelSettings(BaseModel):
     """``OTEL_EXPORTER_OTLP_ENDPOINT``: the collector's base URL."""
     traces_endpoint: str | None = None
     """``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``: the full traces URL, used as given."""
-    logs_exporter: Literal["otlp", "none"] | None = None
+    logs_exporter: Exporter | None = None
     """``OTEL_LOGS_EXPORTER``: ``otlp`` even without an endpoint, or ``none``; unset, log
-    records go out over OTLP when an endpoint is set."""
+    records go out over OTLP when an endpoint is set. Any other value (``console``, a
+    comma-separated list without ``otlp``) is ``other``: the application's own exporters,
+    set up outside agenttrace, take the signal."""
     logs_endpoint: str | None = None
     """``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT``: the full logs URL, used as given."""
-    metrics_exporter: Literal["otlp", "none"] | None = None
+    metrics_exporter: Exporter | None = None
     """``OTEL_METRICS_EXPORTER``: as ``OTEL_LOGS_EXPORTER``, for metrics."""
     metrics_endpoint: str | None = None
     """``OTEL_EXPORTER_OTLP_METRICS_ENDPOINT``: the full metrics URL, used as given."""
@@ -164,6 +167,16 @@ class OtelSettings(BaseModel):
             msg = "the port is not a number from 0 to 65535"
             raise ValueError(msg) from None
         return value
+
+    @field_validator("logs_exporter", "metrics_exporter", mode="before")
+    @classmethod
+    def _exporter(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        names = [name.strip().lower() for name in value.split(",") if name.strip()]
+        if "otlp" in names:
+            return "otlp"
+        return "none" if names == ["none"] else "other"
 
     @field_validator("headers", "resource_attributes")
     @classmethod

@@ -160,9 +160,9 @@ def configure_structlog(*, json: bool | None = None, level: int = logging.INFO) 
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             add_trace_context,
+            send_to_otlp,  # before format_exc_info: it records the exception's type
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
-            send_to_otlp,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),

@@ -55,7 +55,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 import agenttrace
 import agenttrace.processors
 from agenttrace import _metrics, _otel_logs, _runtime
-from agenttrace._export import LogProcessor, Pipeline
+from agenttrace._export import LogProcessor, Pipeline, estimate_log_size
 from agenttrace._otlp import Delivery
 from agenttrace._settings import Settings
 from agenttrace.detectors import DETECTORS
@@ -389,7 +389,7 @@ def logs_metrics_case(calls: int, rounds: int) -> tuple[str, str, float, str, bo
     use(provider)
     meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
     log_pipeline = Pipeline(
-        NullSink(), size=_otel_logs.record_size, nouns=("log record", "log records")
+        NullSink(), size=estimate_log_size, nouns=("log record", "log records")
     )
     logger_provider = LoggerProvider(shutdown_on_exit=False)
     logger_provider.add_log_record_processor(LogProcessor(log_pipeline))

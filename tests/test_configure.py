@@ -192,6 +192,11 @@ def test_check_prints_values_and_where_they_came_from(
         "kind": "http/protobuf",
         "where": "http://collector:4318/v1/traces",
     }
+    assert report["logs_destination"] == {
+        "kind": "http/protobuf",
+        "where": "http://collector:4318/v1/logs",
+    }
+    assert report["metrics_destination"]["where"] == "http://collector:4318/v1/metrics"
     assert rows["service_name"] == {
         "setting": "service_name",
         "variable": "OTEL_SERVICE_NAME",

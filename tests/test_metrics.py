@@ -13,8 +13,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 import agenttrace
-from agenttrace import _metrics, _runtime
-from tests.conftest import Recorder
+from agenttrace import _config, _metrics, _runtime
+from tests.conftest import Recorder, apply
 
 LOW = agenttrace.FailureMode("low_confidence", when=lambda v: v < 0.5, handling="fallback")
 BAD = agenttrace.FailureMode("invalid_output", on=(ValueError,), handling="retry")
@@ -117,7 +117,7 @@ def test_a_retry_and_a_fallback_are_counted_with_their_failures(points: Points) 
     assert points.counts(_metrics.FALLBACKS) == {
         (
             ("agenttrace.attempt.type", "fallback"),
-            ("agenttrace.fallback", "rules"),
+            ("agenttrace.fallback.name", "rules"),
             ("agenttrace.operation", "classify"),
         ): 1
     }
@@ -292,3 +292,65 @@ def test_a_global_provider_set_later_is_used(
     assert Points(reader).counts(_metrics.OPERATIONS) == {
         key(operation="plan", kind="step", outcome="ok"): 1
     }
+
+
+def test_nothing_is_counted_while_agenttrace_records_nothing(points: Points) -> None:
+    """Disabled: operations that declare failure handling still run their handling, and
+    are not counted."""
+    tries = iter([ValueError("bad"), "ok"])
+
+    @agenttrace.step(failure_modes=[BAD], retry=agenttrace.Retry(attempts=2))
+    def classify() -> str:
+        result = next(tries)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    apply(disabled=True)
+    assert classify() == "ok"
+    assert points.of(_metrics.OPERATIONS) == []
+    assert points.of(_metrics.RETRIES) == []
+
+
+class QuotaError(Exception):
+    pass
+
+
+def test_error_type_is_the_spans(points: Points) -> None:
+    @agenttrace.model_call(provider="openai", model="gpt-5")
+    def complete() -> str:
+        raise QuotaError
+
+    with pytest.raises(QuotaError):
+        complete()
+
+    [(attributes, _)] = points.of(_metrics.DURATION)
+    assert attributes["error.type"] == f"{__name__}.QuotaError"
+    [(attributes, _)] = points.of(_metrics.FAILURES)
+    assert attributes["error.type"] == f"{__name__}.QuotaError"
+
+
+def test_configure_records_on_the_applications_meter_provider(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With an endpoint set, an application's own global MeterProvider is kept: agenttrace
+    builds none and records on it."""
+    reader = InMemoryMetricReader()
+    monkeypatch.setattr(api, "_METER_PROVIDER", MeterProvider(metric_readers=[reader]))
+    monkeypatch.setattr(_config._state, "set_global", False)
+    monkeypatch.setenv("OTEL_LOGS_EXPORTER", "none")
+    _metrics.use_meter_provider(None)
+    try:
+        agenttrace.configure(endpoint="http://127.0.0.1:9", shutdown_timeout=0.2)
+        assert agenttrace.stats().metrics_destination == ""
+
+        @agenttrace.step
+        def plan() -> None:
+            pass
+
+        plan()
+        assert Points(reader).counts(_metrics.OPERATIONS) == {
+            key(operation="plan", kind="step", outcome="ok"): 1
+        }
+    finally:
+        _config.reset()

@@ -307,6 +307,40 @@ def test_logs_and_metrics_follow_the_endpoint_settings() -> None:
     assert where(
         "metrics", OTEL_EXPORTER_OTLP_ENDPOINT="http://c:4317", OTEL_EXPORTER_OTLP_PROTOCOL="grpc"
     ) == ("grpc", "http://c:4317")
+    traces_url = "http://c:4318/v1/traces/"  # a base endpoint given as the traces URL
+    assert where("logs", OTEL_EXPORTER_OTLP_ENDPOINT=traces_url) == (
+        "http/protobuf",
+        "http://c:4318/v1/logs",
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "read"),
+    [("otlp", "otlp"), ("console,otlp", "otlp"), ("none", "none"), ("prometheus", "other")],
+)
+def test_any_standard_exporter_value_is_accepted(value: str, read: str) -> None:
+    """Values meant for other exporters (opentelemetry-instrument's) are not errors: the
+    application's own exporters take that signal."""
+    loaded = load(environ={"OTEL_METRICS_EXPORTER": value, "OTEL_LOGS_EXPORTER": value})
+    assert (loaded.otel.metrics_exporter, loaded.otel.logs_exporter) == (read, read)
+    expected = ("http/protobuf", "http://localhost:4318/v1/logs") if read == "otlp" else None
+    assert _config.signal_destination(loaded, "logs") == expected
+
+
+def test_force_flush_delivers_logs_when_spans_are_not_exported(
+    configure: Callable[..., None], monkeypatch: pytest.MonkeyPatch, root_at_info: None
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
+    monkeypatch.setenv("OTEL_METRICS_EXPORTER", "none")
+    monkeypatch.setenv("OTEL_BLRP_SCHEDULE_DELAY", "60000")
+    with running("up") as collector:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url)
+        configure()
+        assert agenttrace.stats().destination == ""  # no span pipeline
+        logging.getLogger("shop").info("flushed")
+        assert agenttrace.force_flush(5)
+        assert collector.others == ["/v1/logs"]
+        assert agenttrace.stats().logs_exported == 1
 
 
 def test_warnings_still_reach_stderr_when_logging_has_no_handler(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from agenttrace._config import destination
+from agenttrace._config import destination, signal_destination
 from agenttrace._settings import DEFAULT, Loaded, is_secret, load, variables
 
 from . import EXIT_OK
@@ -48,13 +48,27 @@ def run_check(*, as_json: bool) -> int:
 
         grpc_exporter(where or "", {}, 1.0, loaded.otel)  # raises without the extra
     table = rows(loaded)
+    signals = {signal: signal_destination(loaded, signal) for signal in ("logs", "metrics")}
     if as_json:
-        json.dump({"destination": {"kind": kind, "where": where}, "settings": table}, sys.stdout)
+        places = {"destination": {"kind": kind, "where": where}}
+        for signal, place in signals.items():
+            places[f"{signal}_destination"] = (
+                {"kind": place[0], "where": place[1]} if place else {"kind": "none", "where": None}
+            )
+        json.dump({**places, "settings": table}, sys.stdout)
         sys.stdout.write("\n")
         return EXIT_OK
     width = max(len(row["variable"]) for row in table)
     value_width = min(max(len(row["value"]) for row in table), 48)
-    out = [f"spans go to: {kind}" + (f" {where}" if where else ""), ""]
+    out = [f"spans go to: {kind}" + (f" {where}" if where else "")]
+    for signal, place in signals.items():
+        exporter = getattr(loaded.otel, f"{signal}_exporter")
+        why = {
+            "none": f"none (OTEL_{signal.upper()}_EXPORTER=none)",
+            "other": "the application's own exporters",
+        }.get(exporter, "nowhere from agenttrace (no OTLP endpoint is set)")
+        out.append(f"{signal} go to: {place[0]} {place[1]}" if place else f"{signal} go to: {why}")
+    out.append("")
     out.append(f"{'variable':<{width}}  {'value':<{value_width}}  source")
     out += [
         f"{row['variable']:<{width}}  {row['value']:<{value_width}}  {row['source']}"
