@@ -388,9 +388,7 @@ def logs_metrics_case(calls: int, rounds: int) -> tuple[str, str, float, str, bo
     provider = provider_with(exporter)
     use(provider)
     meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
-    log_pipeline = Pipeline(
-        NullSink(), size=estimate_log_size, nouns=("log record", "log records")
-    )
+    log_pipeline = Pipeline(NullSink(), size=estimate_log_size, nouns=("log record", "log records"))
     logger_provider = LoggerProvider(shutdown_on_exit=False)
     logger_provider.add_log_record_processor(LogProcessor(log_pipeline))
     log = structlog.get_logger("bench")
