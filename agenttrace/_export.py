@@ -244,6 +244,7 @@ class Pipeline(SpanProcessor):
     def _enqueue(self, span: ReadableSpan, *, start: bool = False) -> None:
         size = self._size(span)
         reason = None
+        wake = False
         with self._lock:
             self._started += start
             self._ended += 1
@@ -261,12 +262,21 @@ class Pipeline(SpanProcessor):
                 queue.append((span, size))
                 self._queued_bytes += size
                 self._enqueued_seq += 1
-                if len(queue) == self._max_batch_spans:
+                wake = len(queue) == self._max_batch_spans
+                if wake:
                     self._cond.notify()
                 if self._worker is None:
                     self._start_worker()
-                return
-            self._dropped[reason] += 1
+            if reason is not None:
+                self._dropped[reason] += 1
+        if reason is None:
+            if wake:
+                # A thread that often blocks briefly (writing logs, say) can keep the worker
+                # from the GIL for hundreds of milliseconds: CPython hands the GIL over when
+                # asked, and the waiting worker sees it change hands and never asks.
+                # Yielding once a batch, outside the lock, lets the worker run.
+                time.sleep(0)
+            return
         log_limited(
             f"drop {self._noun} {reason}",
             f"agenttrace: dropped a {'finished span' if self._noun == 'span' else self._noun} "
