@@ -22,7 +22,7 @@ import threading
 import time
 import traceback
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from opentelemetry import trace
 from opentelemetry._logs import LogRecord, SeverityNumber
@@ -41,6 +41,8 @@ MAX_BODY_CHARS: Final = 32_768
 """Characters kept of a record's body."""
 _DROPPED_KEY: Final = "agenttrace.log.dropped_attributes"
 _WORKER_PREFIX: Final = "agenttrace-"
+_MAX_KEY_CHARS: Final = 128
+_PLAIN: Final = frozenset({str, int, float, bool})
 
 _SEVERITIES: Final = (
     (logging.CRITICAL, SeverityNumber.FATAL, "CRITICAL"),
@@ -329,6 +331,16 @@ def _attributes(fields: Mapping[str, object], exc: BaseException | None) -> dict
     for key, value in fields.items():
         if value is None:
             continue
+        if len(attributes) >= MAX_ATTRIBUTES:
+            dropped += len(value) if isinstance(value, Mapping) else 1
+            continue
+        kind = value.__class__
+        if kind in _PLAIN and key.__class__ is str and len(key) <= _MAX_KEY_CHARS:
+            # the common case, kept short: a plain value under a plain key
+            attributes[key] = (
+                _bounded(value, limit) if isinstance(value, str) else cast("AnyValue", value)
+            )
+            continue
         if isinstance(value, Mapping):  # one level of nesting, as dotted keys
             pairs = [(f"{key}.{k}", v) for k, v in value.items() if v is not None]
         else:
@@ -337,7 +349,7 @@ def _attributes(fields: Mapping[str, object], exc: BaseException | None) -> dict
             if len(attributes) >= MAX_ATTRIBUTES:
                 dropped += 1
                 continue
-            attributes[_bounded(name, 128)] = _value(item, limit)
+            attributes[_bounded(name, _MAX_KEY_CHARS)] = _value(item, limit)
     if exc is not None:
         attributes["exception.type"] = type(exc).__qualname__
         with contextlib.suppress(Exception):  # an exception whose str() or traceback fails
