@@ -17,11 +17,12 @@ sent: an export failure must not feed itself.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 import time
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from opentelemetry import trace
@@ -100,6 +101,7 @@ def install(provider: LoggerProvider) -> None:
     handler = OtlpHandler()
     logging.getLogger().addHandler(handler)
     state.handler = handler
+    _wrap_configuration()
 
 
 def uninstall() -> None:
@@ -109,6 +111,53 @@ def uninstall() -> None:
     state.loggers = {}
     if handler is not None:
         logging.getLogger().removeHandler(handler)
+    _unwrap_configuration()
+
+
+# logging.basicConfig() does nothing when the root logger has a handler, and dictConfig() or
+# fileConfig() with a root section remove the root's handlers. While the OTLP handler is on
+# the root logger, these run without it, and it is put back after: the application's
+# logging set-up works as if agenttrace were not there, and records still go out.
+def _configuration_calls() -> tuple[tuple[object, str], ...]:
+    import logging.config  # noqa: PLC0415 (only once log records are exported)
+
+    return (
+        (logging, "basicConfig"),
+        (logging.config, "dictConfig"),
+        (logging.config, "fileConfig"),
+    )
+
+
+def _wrap_configuration() -> None:
+    for module, name in _configuration_calls():
+        original = getattr(module, name)
+        if getattr(original, "_agenttrace_original", None) is None:
+            setattr(module, name, _without_handler(original))
+
+
+def _unwrap_configuration() -> None:
+    for module, name in _configuration_calls():
+        original = getattr(getattr(module, name), "_agenttrace_original", None)
+        if original is not None:
+            setattr(module, name, original)
+
+
+def _without_handler(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def configure(*args: Any, **kwargs: Any) -> Any:
+        handler = state.handler
+        root = logging.getLogger()
+        if handler is None or handler not in root.handlers:
+            return original(*args, **kwargs)
+        root.removeHandler(handler)
+        try:
+            return original(*args, **kwargs)
+        finally:
+            if state.handler is handler and handler not in root.handlers:
+                root.addHandler(handler)
+
+    configure._agenttrace_original = original  # type: ignore[attr-defined]
+    return configure
 
 
 def severity(level: int) -> tuple[SeverityNumber, str]:

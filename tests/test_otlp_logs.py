@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import logging
+import logging.config
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -360,3 +362,40 @@ def test_warnings_still_reach_stderr_when_logging_has_no_handler(
 
     assert capsys.readouterr().err == "disk full\n"
     assert [r.body for r in sent.records()] == ["disk full", "handled by the application"]
+
+
+def test_the_applications_logging_set_up_still_works(
+    sent: Sent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """basicConfig() does nothing when the root logger has a handler, and dictConfig()
+    replaces the root's handlers: both work as without agenttrace, which keeps its own."""
+    root = logging.getLogger()
+    mine = [h for h in root.handlers if isinstance(h, _otel_logs.OtlpHandler)]
+    monkeypatch.setattr(root, "handlers", mine)
+    level = root.level
+    stream = io.StringIO()
+    try:
+        logging.basicConfig(stream=stream, level=logging.INFO, format="%(message)s")
+        logging.getLogger("shop").info("after basicConfig")
+        assert stream.getvalue() == "after basicConfig\n"
+
+        logging.config.dictConfig(
+            {
+                "version": 1,
+                "disable_existing_loggers": False,
+                "handlers": {"mine": {"class": "logging.NullHandler"}},
+                "root": {"level": "INFO", "handlers": ["mine"]},
+            }
+        )
+        logging.getLogger("shop").info("after dictConfig")
+        assert [type(h).__name__ for h in root.handlers] == ["NullHandler", "OtlpHandler"]
+    finally:
+        root.setLevel(level)
+        for handler in root.handlers:
+            if not isinstance(handler, _otel_logs.OtlpHandler):
+                handler.close()
+
+    assert [r.body for r in sent.records()] == ["after basicConfig", "after dictConfig"]
+    _otel_logs.uninstall()
+    assert getattr(logging.basicConfig, "_agenttrace_original", None) is None
+    assert getattr(logging.config.dictConfig, "_agenttrace_original", None) is None
