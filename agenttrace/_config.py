@@ -262,6 +262,8 @@ def _install_logs(installed: _Installed, resource: Any) -> None:
         timeout=settings.shutdown_timeout,
         size=estimate_log_size,
         nouns=("log record", "log records"),
+        hint=": a collector that takes traces only answers so; OTEL_LOGS_EXPORTER=none "
+        "stops sending log records",
     )
     provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
     provider.add_log_record_processor(LogProcessor(pipeline))

@@ -43,6 +43,9 @@ AFTER_SHUTDOWN: Final = "after_shutdown"
 DROP_REASONS: Final = (QUEUE_FULL, TOO_LARGE, SHUTDOWN_DEADLINE, AFTER_SHUTDOWN)
 """Why a finished span was not sent at all."""
 
+_NOT_TAKEN: Final = frozenset({"HTTP 404", "HTTP 405", "HTTP 501"})
+_YIELD_EVERY: Final = 64
+"""While a batch or more waits, the caller's thread yields the GIL once per this many."""
 _SPAN_OVERHEAD: Final = 96
 """Bytes an encoded span takes besides its strings: ids, times, kind, status."""
 _VALUE_OVERHEAD: Final = 8
@@ -164,6 +167,8 @@ class Pipeline(SpanProcessor):
         timeout: The default deadline of ``force_flush`` and ``shutdown``, in seconds.
         size: Estimates an item's encoded size in bytes; spans by default.
         nouns: What an item is called in warnings, singular and plural.
+        hint: Added to the warning when the collector answers that it does not take
+            these items at that URL (HTTP 404, 405 or 501).
 
     Log records go through the same pipeline: :meth:`emit` counts and queues one.
     """
@@ -180,8 +185,10 @@ class Pipeline(SpanProcessor):
         timeout: float = 2.0,
         size: Callable[[Any], int] = estimate_size,
         nouns: tuple[str, str] = ("span", "spans"),
+        hint: str = "",
     ) -> None:
         self.sink = sink
+        self._hint = hint
         self._size = size
         self._noun, self._nouns = nouns
         self._max_queue_spans = max_queue_spans
@@ -262,9 +269,10 @@ class Pipeline(SpanProcessor):
                 queue.append((span, size))
                 self._queued_bytes += size
                 self._enqueued_seq += 1
-                wake = len(queue) == self._max_batch_spans
-                if wake:
+                waiting = len(queue)
+                if waiting == self._max_batch_spans:
                     self._cond.notify()
+                wake = waiting >= self._max_batch_spans and waiting % _YIELD_EVERY == 0
                 if self._worker is None:
                     self._start_worker()
             if reason is not None:
@@ -273,8 +281,9 @@ class Pipeline(SpanProcessor):
             if wake:
                 # A thread that often blocks briefly (writing logs, say) can keep the worker
                 # from the GIL for hundreds of milliseconds: CPython hands the GIL over when
-                # asked, and the waiting worker sees it change hands and never asks.
-                # Yielding once a batch, outside the lock, lets the worker run.
+                # asked, and the waiting worker sees it change hands and never asks. While
+                # a batch or more waits, yielding now and then, outside the lock, lets the
+                # worker run.
                 time.sleep(0)
             return
         log_limited(
@@ -302,13 +311,15 @@ class Pipeline(SpanProcessor):
             with self._cond:
                 self._settle(batch, delivery)
             if delivery.failed:
+                hint = self._hint if delivery.reason in _NOT_TAKEN else ""
                 log_limited(
                     f"export {self._noun}",
-                    f"agenttrace: could not deliver %d {self._nouns} to %s (%s); %d more failed "
-                    "batches since the last warning. agenttrace.stats() has the counts.",
+                    f"agenttrace: could not deliver %d {self._nouns} to %s (%s)%s; %d more "
+                    "failed batches since the last warning. agenttrace.stats() has the counts.",
                     delivery.failed,
                     self.sink.name,
                     delivery.reason,
+                    hint,
                 )
 
     def _next_batch(self) -> _Batch | None:

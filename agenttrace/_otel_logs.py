@@ -300,10 +300,11 @@ class OtlpHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         """Send ``record``; never raises."""
+        if state.handler is not self:  # left behind by an earlier installation
+            return
         self._last_resort(record)
         if (
-            state.provider is None
-            or _sending_now()
+            _sending_now()
             or record.name.startswith("opentelemetry")
             or (record.threadName or "").startswith(_WORKER_PREFIX)
         ):
@@ -341,7 +342,7 @@ class OtlpHandler(logging.Handler):
             return
         logger: logging.Logger | None = logging.getLogger(record.name)
         while logger is not None:
-            if any(h is not self for h in logger.handlers):
+            if any(not isinstance(h, OtlpHandler) for h in logger.handlers):
                 return
             if not logger.propagate:
                 break

@@ -59,8 +59,9 @@ class CountingMetricExporter(MetricExporter):
             self.failed += 1
         log_limited(
             "export metrics",
-            "agenttrace: could not export metrics to %s (%s); %d more failed exports since the "
-            "last warning. agenttrace.stats() has the counts.",
+            "agenttrace: could not export metrics to %s (%s; a collector that takes traces only "
+            "refuses them, and OTEL_METRICS_EXPORTER=none stops sending them); %d more failed "
+            "exports since the last warning. agenttrace.stats() has the counts.",
             self.name,
             reason,
         )

@@ -11,8 +11,8 @@ Modes (switchable while running):
 - ``reset``: closes the connection without an answer.
 - ``partial``: answers 200 with ``partial_success.rejected_spans = rejected``.
 
-Requests to other paths than ``/v1/traces`` (logs, metrics) are answered 200 in every
-mode that reads them, and only listed in ``others``.
+Requests to other paths than ``/v1/traces`` (logs, metrics) are answered ``other_status``
+(200) in every mode that reads them, and only listed in ``others``.
 
 ``flap(up, down)`` alternates ``up`` and ``reset`` on a timer.
 """
@@ -50,6 +50,8 @@ class Collector:
         self.names: list[str] = []
         self.others: list[str] = []
         """Paths of the requests that were not traces (logs, metrics), whatever the mode."""
+        self.other_status = 200
+        """The answer to those requests (405: a collector that takes traces only)."""
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
@@ -187,7 +189,7 @@ class Collector:
                 self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 with collector.lock:
                     collector.others.append(self.path)
-                self.send_response(200)
+                self.send_response(collector.other_status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 

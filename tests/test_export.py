@@ -411,4 +411,4 @@ def test_the_worker_keeps_up_with_a_thread_that_writes_as_it_goes() -> None:
     assert pipeline.close(5.0)
     counts = pipeline.counts()
     assert counts.exported + sum(counts.dropped.values()) == 20_000
-    assert counts.dropped["queue_full"] < 200, counts
+    assert counts.dropped["queue_full"] < 400, counts  # 2 %

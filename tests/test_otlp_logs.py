@@ -399,3 +399,33 @@ def test_the_applications_logging_set_up_still_works(
     _otel_logs.uninstall()
     assert getattr(logging.basicConfig, "_agenttrace_original", None) is None
     assert getattr(logging.config.dictConfig, "_agenttrace_original", None) is None
+
+
+def test_a_collector_that_takes_traces_only_gets_a_hint_in_the_warning(
+    configure: Callable[..., None],
+    monkeypatch: pytest.MonkeyPatch,
+    root_at_info: None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("OTEL_METRICS_EXPORTER", "none")
+    with running("up") as collector:
+        collector.other_status = 405
+        configure(endpoint=collector.url)
+        logging.getLogger("shop").warning("refused")
+        assert not agenttrace.force_flush(5)
+    assert (agenttrace.stats().logs_failed, agenttrace.stats().logs_exported) == (1, 0)
+    [warning] = [r.getMessage() for r in caplog.records if "could not deliver" in r.getMessage()]
+    assert "(HTTP 405): a collector that takes traces only" in warning
+    assert "OTEL_LOGS_EXPORTER=none" in warning
+
+
+def test_a_handler_left_behind_sends_nothing(sent: Sent, root_at_info: None) -> None:
+    """A copy of the handler that outlived its installation (a configuration that saved
+    the root's handlers and put them back, say) does not send records twice."""
+    stale = _otel_logs.OtlpHandler()
+    logging.getLogger().addHandler(stale)
+    try:
+        logging.getLogger("shop").info("once")
+    finally:
+        logging.getLogger().removeHandler(stale)
+    assert [r.body for r in sent.records()] == ["once"]

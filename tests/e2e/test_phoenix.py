@@ -23,6 +23,10 @@ OURS = ("gen_ai.", "agenttrace.")
 def sent(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
     """What agenttrace sent, recorded beside the real exporter."""
     monkeypatch.setenv("AGENTTRACE_STRICT", "true")
+    # Phoenix takes traces only (it answers 405 to /v1/logs and /v1/metrics), as the
+    # backends page tells its readers.
+    monkeypatch.setenv("OTEL_LOGS_EXPORTER", "none")
+    monkeypatch.setenv("OTEL_METRICS_EXPORTER", "none")
     monkeypatch.setattr(_config._state, "set_global", False)
     exporter = InMemorySpanExporter()
     yield exporter
