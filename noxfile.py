@@ -4,7 +4,8 @@ nox -s demo    run examples/quickstart.py, then examples/support_agent.py
 nox -s test    lint, type check, docs build and the whole test suite, the end-to-end
                tests against Arize Phoenix and the Rotel collector included (each installed
                in its own virtualenv under .nox/, started on 127.0.0.1, stopped afterwards;
-               AGENTTRACE_E2E=0 skips them)
+               AGENTTRACE_E2E=0 skips them), then the examples' failure-mode coverage, which
+               must be 100 %
 """
 
 from __future__ import annotations
@@ -52,7 +53,22 @@ def test(session: nox.Session) -> None:
         )
     if os.environ.get("AGENTTRACE_E2E") == "0":
         session.run("pytest", *session.posargs)
-        return
+    else:
+        _tests_with_backends(session)
+    # Failure-mode coverage of the examples: every mode they declare, fired and handled.
+    session.run(
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "tests/test_example_failure_modes.py",
+        "--agenttrace-cov=examples",
+        "--agenttrace-fail-under=100",
+    )
+
+
+def _tests_with_backends(session: nox.Session) -> None:
+    """The whole suite, with Phoenix and Rotel running for the end-to-end tests."""
     venvs = Path(__file__).parent / ".nox"
     phoenix_venv = venvs / f"phoenix-{phoenix.VERSION}"
     rotel_venv = venvs / f"rotel-{rotel.VERSION}"

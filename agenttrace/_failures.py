@@ -285,6 +285,8 @@ class Failure(Exception):  # noqa: N818 (the vocabulary: a failure, declared)
     """The operation the failure left unrecovered, once it has left one."""
     value: object
     """The returned value that was the failure (for a ``when=`` failure), else ``None``."""
+    injected: bool = False
+    """Fired by ``agenttrace.testing.inject()``, not by the code."""
 
     def __init__(self, mode: FailureMode | str, /, **details: object) -> None:
         name = mode.name if isinstance(mode, FailureMode) else mode
@@ -483,7 +485,7 @@ def make_policy(  # noqa: C901, PLR0912 (one check after another, each with its 
 
 # --- detection ---------------------------------------------------------------------------
 
-Source = Literal["raised", "recorded", "exception", "value", "propagated"]
+Source = Literal["raised", "recorded", "exception", "value", "propagated", "injected"]
 
 
 @dataclass(slots=True)
@@ -554,7 +556,7 @@ def detect_value(
         return Detected(
             failure.mode,
             policy.by_name.get(failure.mode),
-            "recorded",
+            "injected" if getattr(failure, "injected", False) else "recorded",
             failure.details,
             value=value,
             has_value=True,

@@ -18,7 +18,7 @@ import contextlib
 import time
 from typing import TYPE_CHECKING, Any
 
-from . import _logs, _spans
+from . import _inject, _logs, _spans
 from . import _semconv as sc
 from ._failures import (
     TAG,
@@ -133,7 +133,9 @@ class Run:
                         value,
                         skip=("model_substituted",) if self.fallback is not None else (),
                     )
-            self._note_recorded(skip_first=detected is not None and detected.source == "recorded")
+            self._note_recorded(
+                skip_first=detected is not None and detected.source in ("recorded", "injected")
+            )
             if detected is None:
                 self._end_attempt(None)
                 return self._serve(value, accepted=False)
@@ -148,6 +150,11 @@ class Run:
             self.value, self.error = value, None
             operation.finish(value)
             return False
+
+    @property
+    def runs_code(self) -> bool:
+        """Whether the current attempt runs code whose value is judged (a hand-off's is not)."""
+        return self.fallback is None or self.fallback.human is None
 
     def stopped(self, exc: BaseException) -> None:
         """End the call on a cancellation, interrupt or exit, during an attempt or a wait.
@@ -378,6 +385,8 @@ def handled_sync(spec: OperationSpec) -> Callable[..., Any]:  # noqa: C901 (see 
                 streamed = deferred(operation, result)
                 if streamed is not None:
                     return streamed
+            if _inject.state.injections:
+                _inject.apply(operation)
             detected = _first_value(operation, policy, result)
             if detected is None:
                 operation.recorded = None
@@ -402,6 +411,8 @@ def handled_sync(spec: OperationSpec) -> Callable[..., Any]:  # noqa: C901 (see 
                     continue
                 raise
             run.exit()
+            if _inject.state.injections and run.runs_code:
+                _inject.apply(operation)
             if not run.after_value(result):
                 return run.result()
 
@@ -431,6 +442,8 @@ def handled_async(spec: OperationSpec) -> Callable[..., Any]:  # noqa: C901 (see
                 streamed = deferred(operation, result)
                 if streamed is not None:
                     return streamed
+            if _inject.state.injections:
+                _inject.apply(operation)
             detected = _first_value(operation, policy, result)
             if detected is None:
                 operation.recorded = None
@@ -457,6 +470,8 @@ def handled_async(spec: OperationSpec) -> Callable[..., Any]:  # noqa: C901 (see
                     continue
                 raise
             run.exit()
+            if _inject.state.injections and run.runs_code:
+                _inject.apply(operation)
             if not run.after_value(result):
                 return run.result()
 

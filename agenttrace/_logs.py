@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import structlog
 
-from . import _metrics, _otel_logs
+from . import _inject, _metrics, _otel_logs
 from ._internal import internal_error
 
 if TYPE_CHECKING:
@@ -57,6 +57,8 @@ _IDS: Final = frozenset({"trace_id", "span_id"})
 
 def _emit(level: str, event: str, fields: dict[str, Any], operation: Operation) -> None:
     try:
+        if _inject.state.observers:
+            _inject.notify(event, fields)
         if not _otel_logs.active():
             getattr(logger, level)(event, **fields)
             return

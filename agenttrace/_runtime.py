@@ -76,6 +76,8 @@ class _State:
         self.lock = threading.Lock()
         self.provider: TracerProvider | None = None
         """A provider agenttrace was given; ``None`` means the global one."""
+        self.override: TracerProvider | None = None
+        """A test capture's provider: it wins over the others while set."""
         self.entry: TracerEntry | None = None
         self.settings: Settings | None = None
         self.limits = CaptureLimits()
@@ -117,7 +119,7 @@ def resolve() -> TracerEntry | None:
         return entry
     if load_settings().disabled:
         return None
-    provider = state.provider
+    provider = state.override or state.provider
     if provider is None:
         provider = trace.get_tracer_provider()
         if isinstance(provider, trace.ProxyTracerProvider):
@@ -128,6 +130,17 @@ def resolve() -> TracerEntry | None:
     with state.lock:
         state.entry = entry
     return entry
+
+
+def override_tracer_provider(provider: TracerProvider | None) -> None:
+    """Record with ``provider`` whatever else is configured (``None``: stop overriding).
+
+    For the testing toolkit's capture: a ``configure()`` while it runs sets the provider
+    that applies once the override is lifted.
+    """
+    with state.lock:
+        state.override = provider
+        state.entry = None
 
 
 def use_tracer_provider(provider: TracerProvider | None) -> None:
