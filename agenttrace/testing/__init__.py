@@ -56,7 +56,9 @@ def inject(
     had been detected in the value the attempt returned (its span event and log event say
     ``source="injected"``). An attempt that raises is handled as it would be anyway, and the
     injection waits for the next one. Retries and fallbacks are attempts too: ``times=2``
-    on a mode with ``handling="retry"`` fails the first try and the retry.
+    on a mode with ``handling="retry"`` fails the first try and the retry. A human hand-off
+    is not judged, and a stream a model call returns is recorded, not handled: neither
+    fires it.
 
     Args:
         operation: The operation's name, as its decorator registered it.
