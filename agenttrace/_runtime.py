@@ -117,9 +117,12 @@ def resolve() -> TracerEntry | None:
     entry = state.entry
     if entry is not None:
         return entry
-    if load_settings().disabled:
-        return None
-    provider = state.override or state.provider
+    disabled = load_settings().disabled
+    provider = state.override  # a test capture records even when agenttrace is disabled
+    if provider is None:
+        if disabled:
+            return None
+        provider = state.provider
     if provider is None:
         provider = trace.get_tracer_provider()
         if isinstance(provider, trace.ProxyTracerProvider):

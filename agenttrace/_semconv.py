@@ -106,8 +106,9 @@ FAILURE_HANDLING: Final = "agenttrace.failure.handling"
 FAILURE_SEVERITY: Final = "agenttrace.failure.severity"
 """The declared mode's severity: ``info``, ``warning``, ``error`` or ``critical``."""
 FAILURE_SOURCE: Final = "agenttrace.failure.source"
-"""How the failure was detected: ``raised``, ``recorded``, ``exception``, ``value`` or
-``propagated`` (left unrecovered by a child operation)."""
+"""How the failure was detected: ``raised``, ``recorded``, ``exception``, ``value``,
+``propagated`` (left unrecovered by a child operation) or ``injected`` (by
+``agenttrace.testing.inject()``)."""
 FAILURE_ORIGIN: Final = "agenttrace.failure.origin"
 """For a propagated failure: the operation that left it unrecovered."""
 FAILURE_DETAIL_PREFIX: Final = "agenttrace.failure.detail."

@@ -257,6 +257,17 @@ def test_prefix_without_operations(project):
     ] == section(result)
 
 
+def test_a_gate_with_nothing_to_cover_fails(project):
+    """--agenttrace-fail-under with a prefix that matches nothing is a gate that checks
+    nothing: it fails, and says why."""
+    result = project.runpytest_subprocess("--agenttrace-cov=billing", "--agenttrace-fail-under=80")
+    assert 1 == result.ret
+    assert (
+        "FAIL required failure-mode coverage of 80.0 %: no declared failure mode to cover"
+        in section(result)
+    )
+
+
 def test_off_by_default(project):
     """Without the options there is no table and no observer."""
     result = project.runpytest_subprocess()

@@ -13,6 +13,7 @@ import pytest
 
 import agenttrace
 from agenttrace import _runtime
+from agenttrace._settings import Settings
 from agenttrace.testing import Capture, inject
 from tests.conftest import Recorder, apply
 
@@ -647,3 +648,23 @@ def test_dump(agenttrace_capture):
     assert dumps[0] == dumps[1]
     assert '"span_id": "span-1"' in dumps[0]
     assert '"agenttrace.served_by": "human:queue"' in dumps[0]
+
+
+def test_a_capture_records_even_when_agenttrace_is_disabled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """AGENTTRACE_DISABLED in a CI environment must not empty the tests' captures."""
+
+    @agenttrace.tool
+    def lookup_disabled(order: str) -> str:
+        return order
+
+    _runtime.apply_settings(Settings(disabled=True))
+    try:
+        assert _runtime.resolve() is None
+        with Capture() as capture:
+            lookup_disabled("A-1")
+        assert [op.name for op in capture.operations()] == ["lookup_disabled"]
+        assert _runtime.resolve() is None
+    finally:
+        _runtime.apply_settings(Settings(strict=True))

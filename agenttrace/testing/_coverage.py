@@ -217,8 +217,14 @@ class Report:
 
     @property
     def passed(self) -> bool:
-        """Whether the share reaches ``--agenttrace-fail-under`` (true without one)."""
-        return self.fail_under is None or self.percent >= self.fail_under
+        """Whether the share reaches ``--agenttrace-fail-under`` (true without one).
+
+        With a threshold, a session that declares nothing to cover fails: a gate that
+        checks nothing (a prefix that matches no operation, say) must not pass.
+        """
+        if self.fail_under is None:
+            return True
+        return bool(self.rows) and self.percent >= self.fail_under
 
     def as_json(self) -> dict[str, object]:
         """The JSON report."""
@@ -264,6 +270,11 @@ class Report:
             return None
         if self.passed:
             return f"required failure-mode coverage of {self.fail_under} % reached"
+        if not self.rows:
+            return (
+                f"FAIL required failure-mode coverage of {self.fail_under} %: no declared "
+                "failure mode to cover"
+            )
         return (
             f"FAIL required failure-mode coverage of {self.fail_under} % not reached: "
             f"{self.percent} %"
