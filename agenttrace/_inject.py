@@ -71,10 +71,17 @@ def apply(operation: Operation) -> None:
     """
     from ._failures import Failure  # noqa: PLC0415 (only while an injection is active)
 
-    name = operation.spec.name
+    spec = operation.spec
+    declared = spec.policy.by_name if spec.policy is not None else {}
     with state.lock:
         for injection in state.injections:
-            if injection.operation == name and not injection.spent:
+            # Only where the mode is declared: another operation of the same name (in
+            # another module) that does not declare it is left alone.
+            if (
+                injection.operation == spec.name
+                and injection.mode in declared
+                and not injection.spent
+            ):
                 injection.fired += 1
                 break
         else:

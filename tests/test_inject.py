@@ -184,3 +184,19 @@ def test_an_undeclared_mode_is_a_clear_error() -> None:
 def test_times_below_one_is_an_error() -> None:
     with pytest.raises(ValueError, match="times"), inject("classify", "flaky", times=0):
         pass
+
+
+def test_a_same_named_operation_that_does_not_declare_the_mode_is_left_alone(
+    recorder: Recorder,
+) -> None:
+    """Two modules may each have a "classify": only the one declaring the mode fires."""
+
+    @agenttrace.step("classify", failure_modes=[VAGUE])
+    def other_classify(ticket: str) -> str:
+        return f"other:{ticket}"
+
+    with inject("classify", "low_confidence") as injection:
+        assert other_classify("t") == "other:t"
+        assert injection.fired == 0
+        assert classify("t") == "rules:t"
+    assert injection.fired == 1
