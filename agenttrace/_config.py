@@ -521,7 +521,8 @@ def _nothing() -> None:
 
 
 def _remaining(end: float) -> float:
-    return max(end - time.monotonic(), 0.05)
+    """What is left of a deadline shared by spans, logs and metrics; 0 once it passed."""
+    return max(end - time.monotonic(), 0.0)
 
 
 def _shutdown_metrics(installed: _Installed, timeout: float) -> bool:
