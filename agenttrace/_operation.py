@@ -666,7 +666,8 @@ class Operation:
                 if abandoned:
                     extra[sc.ABANDONED] = True
             _spans.end_ok(self.span, extra)
-            _metrics.operation_ended(self, sc.OUTCOME_OK, None)
+            if _metrics.maybe_on():
+                _metrics.operation_ended(self, sc.OUTCOME_OK, None)
         except Exception as exc:
             self._end_quietly()
             internal_error("finish", exc)
