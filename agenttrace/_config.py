@@ -17,6 +17,7 @@ import contextlib
 import logging
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -76,6 +77,10 @@ class _State:
         self.at_exit_registered = False
         self.set_global = True
         """Install the provider as OpenTelemetry's global one (tests turn this off)."""
+        self.built: weakref.WeakSet[object] = weakref.WeakSet()
+        """The providers agenttrace built. OpenTelemetry's global providers can be set only
+        once: after ``shutdown()``, a global one agenttrace built is shut down, and a new
+        ``configure()`` builds anew instead of attaching to it."""
 
 
 _state: Final = _State()
@@ -172,7 +177,7 @@ def _install(loaded: Loaded, given: TracerProvider | None) -> _Installed:
     )
     existing = given or trace.get_tracer_provider()
     console = _console() if settings.console else None
-    if given is not None or not isinstance(existing, trace.ProxyTracerProvider):
+    if given is not None or not _nobodys(existing):
         _announce_attach(existing, loaded)
         if console is not None and hasattr(existing, "add_span_processor"):
             existing.add_span_processor(console)
@@ -205,6 +210,7 @@ def _install(loaded: Loaded, given: TracerProvider | None) -> _Installed:
         provider.add_span_processor(pipeline)
     if console is not None:
         provider.add_span_processor(console)
+    _state.built.add(provider)
     if _state.set_global and isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
         trace.set_tracer_provider(provider)
     _runtime.use_tracer_provider(provider)
@@ -243,7 +249,7 @@ def _install_logs(installed: _Installed, resource: Any) -> None:
         return
     from opentelemetry import _logs  # noqa: PLC0415
 
-    if type(_logs.get_logger_provider()).__name__ not in _NO_PROVIDER:
+    if not _nobodys(_logs.get_logger_provider()):
         _announce_own("LoggerProvider", "log records")
         return
     from opentelemetry.sdk._logs import LoggerProvider  # noqa: PLC0415
@@ -267,11 +273,22 @@ def _install_logs(installed: _Installed, resource: Any) -> None:
     )
     provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
     provider.add_log_record_processor(LogProcessor(pipeline))
+    _state.built.add(provider)
     if _state.set_global and type(_logs.get_logger_provider()).__name__ in _NO_PROVIDER:
         _logs.set_logger_provider(provider)
     _otel_logs.install(provider)
     installed.logs = pipeline
     installed.logger_provider = provider
+
+
+def _nobodys(provider: object) -> bool:
+    """Whether a global provider is nobody's to attach to.
+
+    That is the API's stand-in for none, or one agenttrace built and shut down since.
+    """
+    return type(provider).__name__ in _NO_PROVIDER or (
+        isinstance(provider, trace.ProxyTracerProvider) or provider in _state.built
+    )
 
 
 def _announce_own(provider: str, what: str) -> None:
@@ -311,7 +328,7 @@ def _install_metrics(installed: _Installed, resource: Any) -> None:
     from . import _metrics  # noqa: PLC0415
     from ._otel_metrics import CountingMetricExporter, metric_exporter  # noqa: PLC0415
 
-    if type(metrics.get_meter_provider()).__name__ not in _NO_PROVIDER:
+    if not _nobodys(metrics.get_meter_provider()):
         _announce_own("MeterProvider", "metrics")  # and agenttrace records on it
         return
 
@@ -326,6 +343,7 @@ def _install_metrics(installed: _Installed, resource: Any) -> None:
         export_timeout_millis=otel.timeout_ms,
     )
     provider = MeterProvider(resource=resource, metric_readers=[reader], shutdown_on_exit=False)
+    _state.built.add(provider)
     if _state.set_global and type(metrics.get_meter_provider()).__name__ in _NO_PROVIDER:
         metrics.set_meter_provider(provider)
     _metrics.use_meter_provider(provider)

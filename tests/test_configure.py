@@ -10,9 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.util._once import Once
 
 import agenttrace
 from agenttrace import _config, _settings
@@ -250,3 +252,24 @@ def test_console_setting_prints_runs_on_stderr(
         ["invoke_agent bot", "agent"],
         ["└─ execute_tool lookup", "tool"],
     ]
+
+
+def test_configure_after_shutdown_builds_anew(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The global provider can be set only once: after shutdown() the one agenttrace built
+    is shut down, and a second configure() must not attach to it (its spans would be
+    dropped as after_shutdown)."""
+    monkeypatch.setattr(_config._state, "set_global", True)
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER", None)
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER_SET_ONCE", Once())
+    agenttrace.configure(directory=tmp_path / "first")
+    assert work() == 1
+    assert agenttrace.shutdown()
+
+    agenttrace.configure(directory=tmp_path / "second")
+    assert work() == 1
+    assert agenttrace.shutdown()
+    stats = agenttrace.stats()
+    assert (stats.spans_exported, stats.spans_dropped["after_shutdown"]) == (1, 0)
+    assert (tmp_path / "second" / "traces.jsonl").exists()
