@@ -18,18 +18,20 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
+
+try:  # pytest imports this as tests.e2e.*; the noxfile, with tests/e2e on the path
+    from . import _processes
+except ImportError:
+    import _processes  # type: ignore[no-redef]
 
 VERSION = "20.26.1"
 """The Phoenix release the end-to-end tests run against."""
@@ -44,8 +46,6 @@ READY_TIMEOUT = 120.0
 STOP_TIMEOUT = 15.0
 _POLL_INTERVAL = 0.25
 _MARKER = "installed-version"
-_LOG_TAIL_LINES = 40
-_STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 # No telemetry, no external fonts or scripts in the UI, no in-app AI helper (it can run shell
 # commands) and no docs MCP server: with these Phoenix makes no connection off the machine.
@@ -143,7 +143,7 @@ def running(venv: Path, workdir: Path) -> Iterator[Phoenix]:
         "PHOENIX_GRPC_PORT": str(grpc_port),
         "PHOENIX_WORKING_DIR": str(data),
     }
-    with _signals_interrupt():
+    with _processes.signals_interrupt():
         with log_path.open("wb") as log:
             process = subprocess.Popen(
                 [str(venv / "bin" / "phoenix"), "serve"],
@@ -163,10 +163,10 @@ def running(venv: Path, workdir: Path) -> Iterator[Phoenix]:
             _wait_until_ready(process, server)
             yield server
         except Exception:
-            _print_log_tail(log_path)
+            _processes.print_tail("phoenix", log_path)
             raise
         finally:
-            _stop(process)
+            _processes.stop(process, "phoenix", STOP_TIMEOUT)
 
 
 def _free_ports() -> tuple[int, int]:
@@ -174,25 +174,14 @@ def _free_ports() -> tuple[int, int]:
     # Both probes stay open until both ports are chosen, so the two differ. The gRPC port is
     # probed on every interface because Phoenix binds its gRPC server to [::]:PORT (all
     # interfaces) whatever PHOENIX_HOST says; only HTTP follows PHOENIX_HOST=127.0.0.1.
-    with _probe(socket.AF_INET, "127.0.0.1") as http, _probe_every_interface() as grpc:
+    with _processes.probe(socket.AF_INET, "127.0.0.1") as http, _probe_every_interface() as grpc:
         return int(http.getsockname()[1]), int(grpc.getsockname()[1])
 
 
 def _probe_every_interface() -> socket.socket:
     with contextlib.suppress(OSError):
-        return _probe(socket.AF_INET6, "::")  # dual-stack: covers IPv4 as well
-    return _probe(socket.AF_INET, "")
-
-
-def _probe(family: socket.AddressFamily, host: str) -> socket.socket:
-    """A socket bound to a free port of ``host``; it never listens."""
-    sock = socket.socket(family)
-    try:
-        sock.bind((host, 0))
-    except OSError:
-        sock.close()
-        raise
-    return sock
+        return _processes.probe(socket.AF_INET6, "::")  # dual-stack: covers IPv4 as well
+    return _processes.probe(socket.AF_INET, "")
 
 
 def _wait_until_ready(process: subprocess.Popen[bytes], server: Phoenix) -> None:
@@ -218,48 +207,3 @@ def _healthy(url: str) -> bool:
             return bool(answer.status == 200)
     except OSError:
         return False
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the server's process group, SIGKILL if it is still there after a while."""
-    if process.poll() is not None:
-        return
-    started = time.monotonic()
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(STOP_TIMEOUT)
-        how = "SIGTERM"
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(STOP_TIMEOUT)
-        how = "SIGKILL"
-    print(f"phoenix: stopped ({how}) in {time.monotonic() - started:.1f} s")  # noqa: T201
-
-
-def _print_log_tail(log_path: Path) -> None:
-    lines = log_path.read_text(errors="replace").splitlines()[-_LOG_TAIL_LINES:]
-    print(f"phoenix: last lines of {log_path}:", *lines, sep="\n    ")  # noqa: T201
-
-
-@contextlib.contextmanager
-def _signals_interrupt() -> Iterator[None]:
-    """Turn SIGTERM and SIGHUP into KeyboardInterrupt, so that the server is stopped.
-
-    By default both end the Python process at once, without running ``finally`` blocks,
-    which would leave the server behind in its own session.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = {number: signal.signal(number, interrupt) for number in _STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, signal.SIG_DFL if handler is None else handler)

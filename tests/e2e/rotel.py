@@ -22,17 +22,19 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
+
+try:  # pytest imports this as tests.e2e.*; the noxfile, with tests/e2e on the path
+    from . import _processes
+except ImportError:
+    import _processes  # type: ignore[no-redef]
 
 VERSION = "0.0.1a15"
 """The ``rotel`` release on PyPI the end-to-end tests run against."""
@@ -51,8 +53,6 @@ STOP_TIMEOUT = 10.0
 _POLL_INTERVAL = 0.05
 _WAIT_INTERVAL = 0.1
 _MARKER = "installed-version"
-_LOG_TAIL_LINES = 40
-_STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 # Receive everything, export nothing, print every span, log record and metric in full.
 _SINK = [
@@ -195,7 +195,7 @@ def running(venv: Path, workdir: Path) -> Iterator[Rotel]:
         f"127.0.0.1:{http_port}",
         *_SINK,
     ]
-    with _signals_interrupt():
+    with _processes.signals_interrupt():
         with output_path.open("wb") as output:
             process = subprocess.Popen(
                 command,
@@ -215,10 +215,10 @@ def running(venv: Path, workdir: Path) -> Iterator[Rotel]:
             _wait_until_ready(process, collector, (http_port, grpc_port))
             yield collector
         except Exception:
-            print(f"rotel: last lines of {output_path}:", *_tail(output_path), sep="\n    ")  # noqa: T201
+            _processes.print_tail("rotel", output_path)
             raise
         finally:
-            _stop(process)
+            _processes.stop(process, "rotel", STOP_TIMEOUT)
 
 
 def wait_for(output_path: Path, needle: str, timeout: float = 10.0) -> str:
@@ -249,7 +249,7 @@ def wait_for(output_path: Path, needle: str, timeout: float = 10.0) -> str:
             break
         previous = text
         time.sleep(_WAIT_INTERVAL)
-    tail = "\n    ".join(text.splitlines()[-_LOG_TAIL_LINES:])
+    tail = "\n    ".join(text.splitlines()[-_processes.LOG_TAIL_LINES :])
     msg = f"{needle!r} not in {output_path} after {timeout} s; its last lines:\n    {tail}"
     raise AssertionError(msg)
 
@@ -330,19 +330,11 @@ def _free_ports() -> tuple[int, int]:
     """Two distinct free loopback ports, one for HTTP and one for gRPC."""
     # Both probes stay open until both ports are chosen, so the two differ. Rotel binds only
     # the addresses it is given, so probing 127.0.0.1 is enough.
-    with _probe() as http, _probe() as grpc:
+    with (
+        _processes.probe(socket.AF_INET, "127.0.0.1") as http,
+        _processes.probe(socket.AF_INET, "127.0.0.1") as grpc,
+    ):
         return int(http.getsockname()[1]), int(grpc.getsockname()[1])
-
-
-def _probe() -> socket.socket:
-    """A socket bound to a free port of 127.0.0.1; it never listens."""
-    sock = socket.socket(socket.AF_INET)
-    try:
-        sock.bind(("127.0.0.1", 0))
-    except OSError:
-        sock.close()
-        raise
-    return sock
 
 
 def _wait_until_ready(
@@ -370,47 +362,3 @@ def _accepts(port: int) -> bool:
             return True
     except OSError:
         return False
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the collector's process group, SIGKILL if it is still there after a while."""
-    if process.poll() is not None:
-        return
-    started = time.monotonic()
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(STOP_TIMEOUT)
-        how = "SIGTERM"
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(STOP_TIMEOUT)
-        how = "SIGKILL"
-    print(f"rotel: stopped ({how}) in {time.monotonic() - started:.2f} s")  # noqa: T201
-
-
-def _tail(path: Path) -> list[str]:
-    return path.read_text(errors="replace").splitlines()[-_LOG_TAIL_LINES:]
-
-
-@contextlib.contextmanager
-def _signals_interrupt() -> Iterator[None]:
-    """Turn SIGTERM and SIGHUP into KeyboardInterrupt, so that the collector is stopped.
-
-    By default both end the Python process at once, without running ``finally`` blocks,
-    which would leave the collector behind in its own session.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = {number: signal.signal(number, interrupt) for number in _STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, signal.SIG_DFL if handler is None else handler)
