@@ -546,18 +546,25 @@ def _remaining(end: float) -> float:
 def _shutdown_metrics(installed: _Installed, timeout: float) -> bool:
     """Export the metrics one last time and stop recording them, within ``timeout``."""
     from . import _metrics  # noqa: PLC0415
-    from ._export import bounded_call  # noqa: PLC0415
 
     _metrics.stop()
+    return _export_metrics(installed, "shutdown", timeout)
+
+
+def _export_metrics(installed: _Installed, method: str, timeout: float) -> bool:
+    """Call the meter provider's ``shutdown`` or ``force_flush`` within ``timeout``.
+
+    ``True`` when it returned in time and no export failed meanwhile.
+    """
+    from ._export import bounded_call  # noqa: PLC0415
+
     exporter = installed.metric_exporter
     failed = exporter.failed if exporter is not None else 0
-    done: list[bool] = []
-    provider = installed.meter_provider
-    bounded_call(
-        lambda: done.append(provider.shutdown(timeout_millis=timeout * 1000) is not False),
-        timeout,
-    )
-    return bool(done) and (exporter is None or exporter.failed == failed)
+    call = getattr(installed.meter_provider, method)
+    done: list[object] = []
+    bounded_call(lambda: done.append(call(timeout_millis=timeout * 1000)), timeout)
+    # shutdown() returns None; force_flush() says whether it finished
+    return bool(done) and done[0] is not False and (exporter is None or exporter.failed == failed)
 
 
 def force_flush(timeout: float | None = None) -> bool:
@@ -583,7 +590,7 @@ def force_flush(timeout: float | None = None) -> bool:
         if installed.logs is not None:
             delivered = installed.logs.force_flush(int(_remaining(end) * 1000)) and delivered
         if installed.meter_provider is not None:
-            delivered = _flush_metrics(installed, _remaining(end)) and delivered
+            delivered = _export_metrics(installed, "force_flush", _remaining(end)) and delivered
         return delivered
     flush = getattr(installed.provider, "force_flush", None)
     if flush is None:
@@ -593,19 +600,6 @@ def force_flush(timeout: float | None = None) -> bool:
     result: list[bool] = []
     bounded_call(lambda: result.append(bool(flush(int(timeout * 1000)))), timeout)
     return bool(result and result[0])
-
-
-def _flush_metrics(installed: _Installed, timeout: float) -> bool:
-    from ._export import bounded_call  # noqa: PLC0415
-
-    exporter = installed.metric_exporter
-    failed = exporter.failed if exporter is not None else 0
-    done: list[bool] = []
-    provider = installed.meter_provider
-    bounded_call(
-        lambda: done.append(bool(provider.force_flush(timeout_millis=timeout * 1000))), timeout
-    )
-    return bool(done and done[0]) and (exporter is None or exporter.failed == failed)
 
 
 def log_counts() -> Counts | None:
