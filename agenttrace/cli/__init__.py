@@ -1,7 +1,8 @@
-"""The ``agenttrace`` command: ``check``, ``export`` and ``contracts``.
+"""The ``agenttrace`` command: ``check``, ``export``, ``contracts``, ``report`` and ``diff``.
 
 Exit status: 0 when all went well, 1 when some work failed (spans not delivered, lines not
-readable), 2 for a bad command line or configuration.
+readable) or ``diff --fail-on-regression`` found a regression, 2 for a bad command line or
+configuration.
 """
 
 from __future__ import annotations
@@ -74,7 +75,78 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument(
         "--schema", action="store_true", help="print the JSON schema of a contract and exit"
     )
+    _report_parsers(commands)
     return parser
+
+
+def _confidence(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
+    return value
+
+
+def _report_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    report = commands.add_parser(
+        "report",
+        help="the reliability report of trace files: outcomes, failures, fallbacks, latency",
+        description="Read OTLP/JSON-lines trace files (files, directories, globs, .gz, or - "
+        "for stdin; default .agenttrace/) and report, per agent and operation, how calls "
+        "ended, which failure modes fired and how they were handled, what served, latency, "
+        "tokens and first-try success in nines. Needs the 'cli' extra.",
+    )
+    report.add_argument("sources", nargs="*", metavar="SOURCE", help="default: .agenttrace/")
+    formats = report.add_mutually_exclusive_group()
+    formats.add_argument("--json", action="store_true", help="print the report as JSON")
+    formats.add_argument("--markdown", action="store_true", help="print a Markdown label")
+    report.add_argument("--html", metavar="FILE", help="also write a self-contained HTML page")
+    report.add_argument(
+        "--since", metavar="TIME", help="operations started at or after TIME (ISO 8601, or 2h)"
+    )
+    report.add_argument("--until", metavar="TIME", help="operations started before TIME")
+    report.add_argument(
+        "--confidence", type=_confidence, default=0.95, help="interval level (default 0.95)"
+    )
+
+    diff = commands.add_parser(
+        "diff",
+        help="which failure rates changed between two runs, with a significance test",
+        description="Compare two reports (trace input as for report, or a saved "
+        "report --json): per operation, every failure rate in each, the change, and "
+        "Fisher's exact test, adjusted for the number of rates compared. Needs the 'cli' "
+        "extra.",
+    )
+    diff.add_argument("base", metavar="BASE", help="the baseline: trace input or report JSON")
+    diff.add_argument("new", metavar="NEW", help="the run to judge: trace input or report JSON")
+    diff.add_argument(
+        "--alpha", type=_confidence, default=0.05, help="significance level (default 0.05)"
+    )
+    diff.add_argument(
+        "--min-change",
+        type=_fraction,
+        default=0.0,
+        metavar="RATE",
+        help="ignore changes smaller than this, as a fraction (0.01 = 1 point; default 0)",
+    )
+    diff.add_argument(
+        "--fail-on-regression",
+        action="store_true",
+        help="exit 1 when a rate got significantly worse",
+    )
+    diff.add_argument("--all", action="store_true", help="show unchanged rates too")
+    diff_formats = diff.add_mutually_exclusive_group()
+    diff_formats.add_argument("--json", action="store_true", help="print the diff as JSON")
+    diff_formats.add_argument("--markdown", action="store_true", help="print Markdown")
+    diff.add_argument(
+        "--confidence", type=_confidence, default=0.95, help="interval level (default 0.95)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -89,6 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ._contracts import run_contracts  # noqa: PLC0415
 
             return run_contracts(args.modules, as_json=args.json, schema=args.schema)
+        if args.command in {"report", "diff"}:
+            return _run_report_command(args)
         from ._export import run_export  # noqa: PLC0415
 
         return run_export(
@@ -101,3 +175,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as exc:
         print(f"agenttrace: {exc}", file=sys.stderr)  # noqa: T201 (a command's output)
         return EXIT_USAGE
+
+
+def _run_report_command(args: argparse.Namespace) -> int:
+    from . import _extra  # noqa: PLC0415
+
+    if not _extra.require(args.command):
+        return EXIT_USAGE
+    output = "json" if args.json else "markdown" if args.markdown else "table"
+    if args.command == "report":
+        from ._report import run_report  # noqa: PLC0415
+
+        return run_report(
+            args.sources,
+            output=output,
+            html=args.html,
+            confidence=args.confidence,
+            since=args.since,
+            until=args.until,
+        )
+    from ._diff import run_diff  # noqa: PLC0415
+
+    return run_diff(
+        args.base,
+        args.new,
+        alpha=args.alpha,
+        min_change=args.min_change,
+        fail_on_regression=args.fail_on_regression,
+        output=output,
+        show_all=args.all,
+        confidence=args.confidence,
+    )
