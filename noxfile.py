@@ -4,8 +4,9 @@ nox -s demo    run examples/quickstart.py, then examples/support_agent.py
 nox -s test    lint, type check, docs build and the whole test suite, the end-to-end
                tests against Arize Phoenix and the Rotel collector included (each installed
                in its own virtualenv under .nox/, started on 127.0.0.1, stopped afterwards;
-               AGENTTRACE_E2E=0 skips them), then the examples' failure-mode coverage, which
-               must be 100 %
+               AGENTTRACE_E2E=0 skips them) and the HTML report's test in headless Chromium
+               (Debian's package, installed with apt-get when missing), then the examples'
+               failure-mode coverage, which must be 100 %
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from pathlib import Path
 import nox
 
 sys.path.insert(0, str(Path(__file__).parent / "tests" / "e2e"))
-import phoenix  # tests/e2e/phoenix.py: standard library only, so it runs under nox too
+sys.path.insert(0, str(Path(__file__).parent / "tests"))
+import browser  # tests/browser.py: standard library only at import, so it runs under nox too
+import phoenix  # tests/e2e/phoenix.py: idem
 import rotel  # tests/e2e/rotel.py: idem
 
 nox.options.sessions = ["test"]
@@ -38,6 +41,7 @@ def demo(session: nox.Session) -> None:
 def test(session: nox.Session) -> None:
     """Lint, type-check, build the docs, run the tests (extra pytest arguments pass through)."""
     session.install("-e", ".[test,lint,docs,grpc]")
+    _install_chromium(session)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
@@ -65,6 +69,16 @@ def test(session: nox.Session) -> None:
         "--agenttrace-cov=examples",
         "--agenttrace-fail-under=100",
     )
+
+
+def _install_chromium(session: nox.Session) -> None:
+    """Debian's Chromium for the HTML report's browser test, when it is not there yet."""
+    try:
+        session.log(f"chromium: {browser.ensure_chromium()}")
+    except browser.ChromiumUnavailableError as exc:
+        if browser.browser_required():
+            session.error(str(exc))
+        session.warn(f"{exc}; the browser tests will be skipped")
 
 
 def _tests_with_backends(session: nox.Session) -> None:
