@@ -16,33 +16,34 @@ the real ``openai`` client, so this runs offline; each generated ticket ends wit
 directive telling the fake model how to misbehave on it. Spans go to
 ``.agenttrace/traces.jsonl`` (or to ``OTEL_EXPORTER_OTLP_ENDPOINT`` when set), and
 agenttrace's failure, retry, fallback, escalation and outcome events, which it logs with
-structlog, go to ``.agenttrace/events.jsonl`` as JSON lines. At the end, a table counts
-each operation's outcomes, read back from this run's spans in the trace file.
+structlog, go to ``.agenttrace/events.jsonl`` as JSON lines. At the end, ``agenttrace
+report`` prints this run's reliability report, read back from the trace files, and writes it
+as an HTML page to ``.agenttrace/support-agent-report.html`` (it needs the ``cli`` extra,
+which the ``examples`` extra includes).
 
     python examples/support_agent.py
 """
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import sys
 import time
-from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TextIO
+from typing import TYPE_CHECKING, Literal, TextIO
 
 import structlog
 from fake_model import FakeModelServer
 from pydantic import BaseModel, Field, ValidationError
 
 import agenttrace as at
+from agenttrace.cli import main as agenttrace_command
+from agenttrace.integrations import openai as openai_integration
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
-
     from openai import OpenAI
 
 TICKETS = 300
@@ -325,90 +326,6 @@ def make_tickets(rng: random.Random, count: int) -> list[Ticket]:
     return [make_ticket(rng, number, scenario) for number, scenario in enumerate(plan, 1)]
 
 
-# --- reading this run's spans back ----------------------------------------------------------
-
-OUTCOMES = ("ok", "recovered", "degraded", "escalated", "failed")
-EXPECTED: dict[str, tuple[str, ...]] = {
-    "support-bot": ("ok",),
-    "classify": ("ok", "recovered", "degraded", "escalated"),
-    "complete_label": ("ok",),
-    "answer": ("ok", "escalated"),
-    "complete_answer": ("ok",),
-    "lookup_order": ("ok", "failed"),
-}
-"""The operations in the summary, each with the outcomes this run must show."""
-
-Position = tuple[int, int]
-"""A file's ``(inode, size)``."""
-
-
-def position(path: Path) -> Position | None:
-    """Where ``path`` ends now, or ``None`` when it does not exist."""
-    try:
-        status = path.stat()
-    except FileNotFoundError:
-        return None
-    return status.st_ino, status.st_size
-
-
-def written_since(path: Path, start: Position | None) -> Iterator[str]:
-    """The lines of the trace file from ``start`` on (all of them when it was absent).
-
-    agenttrace caps the file: a full one is renamed ``traces.1.jsonl`` and a new one begun.
-    When that happened during the run, the run's first lines are in the renamed file.
-    """
-    rotated = path.with_name(f"{path.stem}.1{path.suffix}")
-    inode = {candidate: (position(candidate) or (None,))[0] for candidate in (path, rotated)}
-    if start is None:
-        sources = [(path, 0)]
-    elif inode[path] == start[0]:
-        sources = [(path, start[1])]
-    elif inode[rotated] == start[0]:
-        sources = [(rotated, start[1]), (path, 0)]
-    else:  # rotated more than once: read what is left (the trace ids pick this run's spans)
-        sources = [(rotated, 0), (path, 0)]
-    for source, offset in sources:
-        if inode[source] is None:
-            continue
-        with source.open("rb") as lines:
-            lines.seek(offset)
-            for line in lines:
-                yield line.decode("utf-8")
-
-
-def spans_of(lines: Iterable[str], trace_ids: set[str]) -> Iterator[dict[str, Any]]:
-    """The spans of ``trace_ids`` in OTLP/JSON lines, each with its attributes as a dict."""
-    for line in lines:
-        for resource in json.loads(line).get("resourceSpans", []):
-            for scope in resource.get("scopeSpans", []):
-                for span in scope.get("spans", []):
-                    if span.get("traceId") in trace_ids:
-                        attributes = {
-                            item["key"]: next(iter(item["value"].values()), None)
-                            for item in span.get("attributes", [])
-                        }
-                        yield {**span, "attributes": attributes}
-
-
-def count_outcomes(spans: Iterable[dict[str, Any]]) -> Counter[tuple[str, str]]:
-    """``(operation, outcome)`` counts; attempt spans (retries, fallbacks) are not operations."""
-    counts: Counter[tuple[str, str]] = Counter()
-    for span in spans:
-        attributes = span["attributes"]
-        if attributes.get("agenttrace.kind") not in (None, "attempt"):
-            counts[attributes["agenttrace.operation"], attributes["agenttrace.outcome"]] += 1
-    return counts
-
-
-def table(counts: Counter[tuple[str, str]]) -> list[str]:
-    """The summary table: one row per operation, one column per outcome."""
-    rows = [f"{'operation':<16}" + "".join(f"{outcome:>11}" for outcome in OUTCOMES)]
-    for operation in EXPECTED:
-        cells = "".join(f"{counts[operation, outcome]:>11}" for outcome in OUTCOMES)
-        rows.append(f"{operation:<16}{cells}")
-    return rows
-
-
 # --- the run --------------------------------------------------------------------------------
 
 
@@ -430,14 +347,15 @@ def log_to(events: TextIO) -> None:
 
 def main() -> int:
     started = time.perf_counter()
+    began = datetime.now(timezone.utc)
     at.configure(service_name="support-agent")
+    # The model calls' spans get what the client saw: the model that answered, the tokens.
+    openai_integration.instrument()
     destination = at.stats().destination
     local = destination.startswith("file ")
     trace_file = Path(destination.removeprefix("file "))
     events_file = (trace_file.parent if local else Path(".agenttrace").resolve()) / "events.jsonl"
     events_file.parent.mkdir(parents=True, exist_ok=True)
-    # The trace file may hold earlier runs: note where it ends, to read back only this one.
-    start = position(trace_file) if local else None
 
     with events_file.open("a", encoding="utf-8") as events:
         log_to(events)
@@ -445,35 +363,30 @@ def main() -> int:
         with FakeModelServer() as server:
             client = server.client()
             replies = [handle(client, ticket) for ticket in tickets]
+        openai_integration.uninstrument()
         delivered = at.shutdown()
         structlog.reset_defaults()
     exported = at.stats().spans_exported
     print(f"support-bot answered {len(replies)} tickets in {time.perf_counter() - started:.2f} s")
+    if not delivered:
+        print("agenttrace.shutdown() could not deliver every span", file=sys.stderr)
 
     if not local:
-        print(f"{exported} spans sent to {destination}; the outcome table reads the local file")
+        print(f"{exported} spans sent to {destination}")
         print(f"agenttrace's events logged as JSON lines to {events_file}")
         return 0 if delivered else 1
-    trace_ids = {reply.trace_id for reply in replies}
-    counts = count_outcomes(spans_of(written_since(trace_file, start), trace_ids))
-    print("\n".join(table(counts)))
     print(f"{exported} spans written to {trace_file}")
     print(
         "failure, retry, fallback, escalation and outcome events logged as JSON lines "
         f"to {events_file}"
     )
-
-    missing = [
-        f"{operation}: {outcome}"
-        for operation, outcomes in EXPECTED.items()
-        for outcome in outcomes
-        if not counts[operation, outcome]
-    ]
-    if missing:
-        print(f"expected outcomes that did not appear: {', '.join(missing)}", file=sys.stderr)
-    if not delivered:
-        print("agenttrace.shutdown() could not deliver every span", file=sys.stderr)
-    return 0 if delivered and not missing else 1
+    # The reliability report of this run: the trace directory may hold earlier runs (and
+    # rotated files), so keep the operations that started since this one began.
+    print()
+    html = trace_file.parent / "support-agent-report.html"
+    since = ["--since", began.isoformat()]
+    status = agenttrace_command(["report", str(trace_file.parent), *since, "--html", str(html)])
+    return status if delivered else 1
 
 
 if __name__ == "__main__":

@@ -60,17 +60,27 @@ class Run:
         return found
 
     def table(self) -> dict[str, dict[str, int]]:
-        """The printed summary: operation → outcome → count."""
+        """The printed report: operation → outcome → count (from each share and the calls)."""
         lines = self.result.stdout.splitlines()
-        header = next(i for i, line in enumerate(lines) if line.startswith("operation"))
-        assert OUTCOMES == lines[header].split()[1:]
+        header = next(
+            i for i, line in enumerate(lines) if line.split()[:2] == ["operation", "kind"]
+        )
+        assert OUTCOMES == lines[header].split()[3:8]
         rows = {}
-        for line in lines[header + 1 :]:
+        for line in lines[header + 2 :]:
             cells = line.split()
-            if len(cells) != len(OUTCOMES) + 1 or not all(c.isdigit() for c in cells[1:]):
+            if not cells:
                 break
-            rows[cells[0]] = dict(zip(OUTCOMES, map(int, cells[1:]), strict=True))
+            calls = int(cells[2].replace(",", ""))
+            rows[cells[0]] = {
+                outcome: 0 if cell == "-" else round(float(cell.rstrip("%")) * calls / 100)
+                for outcome, cell in zip(OUTCOMES, cells[3:8], strict=True)
+            }
         return rows
+
+    @property
+    def report_file(self) -> Path:
+        return self.cwd / ".agenttrace" / "support-agent-report.html"
 
 
 @pytest.fixture(scope="module")
@@ -100,9 +110,9 @@ def operations(spans: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
 
 
 def test_run_succeeds_and_prints_each_operations_outcomes(run: Run) -> None:
-    """The example exits 0 and prints, per operation, how many calls ended in each outcome:
-    every scripted misbehaviour of the fake model shows up as its outcome, and the agent
-    itself is always ok."""
+    """The example exits 0 and ends with this run's reliability report: every scripted
+    misbehaviour of the fake model shows up as its outcome, and the agent itself is always
+    ok."""
     assert run.result.returncode == 0, run.result.stderr
     assert "" == run.result.stderr
     lines = run.result.stdout.splitlines()
@@ -124,10 +134,25 @@ def test_run_succeeds_and_prints_each_operations_outcomes(run: Run) -> None:
 
     assert f"spans written to {run.trace_file}" in run.result.stdout
     assert f"JSON lines to {run.events_file}" in run.result.stdout
+    assert "support-bot: 300 runs" in run.result.stdout
+    assert f"HTML report written to {run.report_file}" == lines[-1]
+    assert run.report_file.read_text().startswith("<!DOCTYPE html>")
+
+
+def test_the_report_covers_this_run_only(tmp_path: Path) -> None:
+    """A second run in the same directory reports its own 300 runs, not the first run's too."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTTRACE_"))}
+    for _ in range(2):
+        result = subprocess.run(
+            [sys.executable, str(EXAMPLES / "support_agent.py")],
+            capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120, check=False,
+        )  # fmt: skip
+        assert 0 == result.returncode, result.stderr
+        assert "support-bot: 300 runs" in result.stdout
 
 
 def test_printed_table_matches_the_trace_file(run: Run) -> None:
-    """The summary counts are the outcomes of the spans the run wrote."""
+    """The report's shares are the outcomes of the spans the run wrote."""
     spans = run.spans()
     for operation, counts in run.table().items():
         written = Counter(
