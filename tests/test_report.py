@@ -11,6 +11,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from agenttrace.cli import _aggregate, _extra, _read, main
 from agenttrace.cli._model import NO_AGENT, Report
@@ -381,3 +383,42 @@ def test_an_empty_input_reports_nothing_found(tmp_path, capsys):
     assert "no agenttrace operations found" in capsys.readouterr().out
     with pytest.raises(ConfigurationError):
         read_report([str(path)], confidence=1.5)
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+_KEYS = ["resourceSpans", "scopeSpans", "spans", "attributes", "events", "traceId", "spanId",
+         "parentSpanId", "startTimeUnixNano", "endTimeUnixNano", "key", "value", "name"]  # fmt: skip
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    values=st.lists(_JSON, max_size=5),
+    replacements=st.lists(st.tuples(st.sampled_from(_KEYS), _JSON), max_size=3),
+)
+def test_any_line_is_read_counted_or_rejected_never_raised(tmp_path, values, replacements):
+    """Arbitrary JSON, and agenttrace lines with fields replaced by anything, never stop a report."""
+    traces = TraceFile(spans_per_line=3)
+    traces.run("bot", [Call("step", failures=[Fail("m", handling="retry")], retries=1)])
+    mutated = []
+    for line in traces.lines():
+        text = line
+        for key, value in replacements:
+            text = text.replace(f'"{key}":', f'"{key}":{json.dumps(value)},"_{key}":', 1)
+        mutated.append(text)
+    lines = [json.dumps(v) for v in values] + mutated + ["[" * 5000]
+    lines.append(mutated[0].replace('"startTimeUnixNano":"', '"startTimeUnixNano":"9' + "0" * 400))
+    path = tmp_path / "fuzz.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    report = read_report([str(path)])
+    inputs = report.inputs
+    assert len(lines) == inputs.lines
+    assert inputs.malformed_lines + inputs.foreign_lines <= inputs.lines
+    assert inputs.operation_spans + inputs.attempt_spans + inputs.foreign_spans <= inputs.spans

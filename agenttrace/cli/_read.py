@@ -59,6 +59,7 @@ _GZIP_MAGIC: Final = b"\x1f\x8b"
 _STDIN: Final = "-"
 _PATTERNS: Final = ("*.jsonl", "*.json", "*.jsonl.gz", "*.json.gz")
 _CHUNK: Final = 1024 * 1024
+_MAX_TIME: Final = 2**64
 
 
 def expand(sources: Sequence[str]) -> list[str]:
@@ -135,6 +136,26 @@ def _get(attributes: dict[str, dict[str, Any]], key: str) -> Any:
     return None if found is None else _value(found)
 
 
+def _text(attributes: dict[str, dict[str, Any]], key: str) -> str | None:
+    """A string attribute; a value of another type is as good as absent."""
+    found = _get(attributes, key)
+    return found if isinstance(found, str) else None
+
+
+def _id(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"an id is {type(value).__name__}, not a string")
+    return value
+
+
+def _nanoseconds(value: Any) -> int:
+    """A timestamp: OTLP's fixed64, so 0 to 2**64 - 1."""
+    found = int(value)
+    if not 0 <= found < _MAX_TIME:
+        raise ValueError(f"a timestamp out of range: {found}")
+    return found
+
+
 def _failures(events: list[dict[str, Any]] | None) -> tuple[Failure, ...]:
     if not events:
         return ()
@@ -145,24 +166,30 @@ def _failures(events: list[dict[str, Any]] | None) -> tuple[Failure, ...]:
         values = _attributes(event.get("attributes"))
         failures.append(
             Failure(
-                mode=_get(values, FAILURE_MODE),
+                mode=_text(values, FAILURE_MODE),
                 declared=_get(values, FAILURE_DECLARED) is not False,
-                handling=_get(values, FAILURE_HANDLING),
-                error_type=_get(values, ERROR_TYPE),
+                handling=_text(values, FAILURE_HANDLING),
+                error_type=_text(values, ERROR_TYPE),
             )
         )
     return tuple(failures)
 
 
 def _span(span: dict[str, Any]) -> Span:
-    """The part of an OTLP/JSON span a report needs (``kind`` ``None``: not agenttrace's)."""
+    """The part of an OTLP/JSON span a report needs (``kind`` ``None``: not agenttrace's).
+
+    Raises:
+        KeyError, TypeError, ValueError: The span is not an OTLP/JSON span.
+    """
     values = _attributes(span.get("attributes"))
-    kind = _get(values, KIND)
-    start = int(span["startTimeUnixNano"])
-    end = int(span["endTimeUnixNano"])
+    trace_id, span_id = _id(span["traceId"]), _id(span["spanId"])
+    parent = span.get("parentSpanId") or None
+    parent_id = None if parent is None else _id(parent)
+    start = _nanoseconds(span["startTimeUnixNano"])
+    end = _nanoseconds(span["endTimeUnixNano"])
+    kind = _text(values, KIND)
     if kind is None:
-        return Span(span["traceId"], span["spanId"], span.get("parentSpanId") or None, None, "",
-                    start, end)  # fmt: skip
+        return Span(trace_id, span_id, parent_id, None, "", start, end)
     tokens_in = _get(values, GEN_AI_USAGE_INPUT_TOKENS)
     tokens_out = _get(values, GEN_AI_USAGE_OUTPUT_TOKENS)
     tokens = (
@@ -171,16 +198,16 @@ def _span(span: dict[str, Any]) -> Span:
         else (int(tokens_in or 0), int(tokens_out or 0))
     )
     return Span(
-        trace_id=span["traceId"],
-        span_id=span["spanId"],
-        parent_id=span.get("parentSpanId") or None,
-        kind=str(kind),
-        operation=str(_get(values, OPERATION)),
+        trace_id=trace_id,
+        span_id=span_id,
+        parent_id=parent_id,
+        kind=kind,
+        operation=_text(values, OPERATION) or "(unnamed)",
         start_ns=start,
         end_ns=end,
-        outcome=_get(values, OUTCOME),
-        served_by=_get(values, SERVED_BY),
-        attempt_type=_get(values, ATTEMPT_TYPE),
+        outcome=_text(values, OUTCOME),
+        served_by=_text(values, SERVED_BY),
+        attempt_type=_text(values, ATTEMPT_TYPE),
         tokens=tokens,
         failures=_failures(span.get("events")),
     )
@@ -190,7 +217,7 @@ def _spans_of(line: bytes) -> list[Span] | str:
     """A line's spans, or why it is malformed (``""``: valid JSON that holds no spans)."""
     try:
         request = _loads(line)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: json's, on deep nesting
         return f"not JSON ({str(exc).splitlines()[0][:80]})"
     if not isinstance(request, dict):
         return f"not a JSON object ({type(request).__name__})"
