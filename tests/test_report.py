@@ -422,3 +422,66 @@ def test_any_line_is_read_counted_or_rejected_never_raised(tmp_path, values, rep
     assert len(lines) == inputs.lines
     assert inputs.malformed_lines + inputs.foreign_lines <= inputs.lines
     assert inputs.operation_spans + inputs.attempt_spans + inputs.foreign_spans <= inputs.spans
+
+
+def _collector_style(line: str) -> str:
+    """A line as the OpenTelemetry collector's file exporter writes it: roots with an empty
+    parentSpanId, schemaUrl, dropped counts, flags and status codes present."""
+    request = json.loads(line)
+    for resource in request["resourceSpans"]:
+        resource["schemaUrl"] = "https://opentelemetry.io/schemas/1.26.0"
+        for scope in resource["scopeSpans"]:
+            scope["schemaUrl"] = ""
+            for span in scope["spans"]:
+                span.setdefault("parentSpanId", "")
+                span.update(traceState="", flags=257, droppedAttributesCount=0, status={"code": 0})
+    return json.dumps(request)
+
+
+def test_the_collector_file_exporter_output_is_read(tmp_path, report):
+    """The collector's file-exporter shape, with its logs and metrics lines, gives the same report."""
+    logs = {
+        "resourceLogs": [
+            {
+                "resource": {},
+                "scopeLogs": [
+                    {
+                        "scope": {},
+                        "logRecords": [
+                            {
+                                "timeUnixNano": "1",
+                                "body": {"stringValue": "x"},
+                                "traceId": "",
+                                "spanId": "",
+                            }
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
+    metrics = {"resourceMetrics": [{"resource": {}, "scopeMetrics": []}]}
+    foreign = {"resourceSpans": [{"resource": {}, "scopeSpans": [{"scope": {}, "spans": [
+        {"traceId": "", "spanId": "", "parentSpanId": "", "name": "GET", "startTimeUnixNano": "1",
+         "endTimeUnixNano": "2", "links": [{"traceId": "", "spanId": ""}], "status": {"code": 2}}]}]}]}  # fmt: skip
+    lines = [_collector_style(line) for line in _support_bot().lines()]
+    lines[1:1] = [json.dumps(logs), json.dumps(metrics), json.dumps(foreign)]
+    path = tmp_path / "collector.json"
+    path.write_text("\n".join(lines) + "\n")
+    found = read_report([str(path)])
+    assert (0, 2, 1) == (
+        found.inputs.malformed_lines, found.inputs.foreign_lines, found.inputs.foreign_spans,
+    )  # fmt: skip
+    assert report.agents == found.agents
+
+
+def test_no_source_and_no_local_directory_says_what_to_give(tmp_path, monkeypatch, capsys):
+    """Without sources, report reads .agenttrace/; when there is none, it says what to pass."""
+    monkeypatch.chdir(tmp_path)
+    assert 2 == main(["report"])
+    assert "no .agenttrace/ here" in capsys.readouterr().err
+    _support_bot().write(
+        (tmp_path / ".agenttrace").mkdir() or tmp_path / ".agenttrace" / "traces.jsonl"
+    )
+    assert 0 == main(["report", "--json"])
+    assert RUNS == Report.model_validate_json(capsys.readouterr().out).agents[0].runs

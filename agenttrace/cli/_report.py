@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
     from ._model import AgentReport, Report
 
+DEFAULT_SOURCE: Final = ".agenttrace"
+"""What ``agenttrace report`` reads when given nothing: the embedded default's directory."""
 _RELATIVE: Final = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
 _UNIT_SECONDS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -206,8 +208,13 @@ def run_report(
     """Read ``sources`` and print the report; exit 1 when some lines were malformed."""
     from rich.console import Console  # noqa: PLC0415 (the cli extra, imported when used)
 
+    if not sources and not Path(DEFAULT_SOURCE).is_dir():
+        raise ConfigurationError(
+            f"no {DEFAULT_SOURCE}/ here (agenttrace writes its trace files there when no OTLP "
+            "endpoint is set); name the files, directories or globs to read, or - for stdin"
+        )
     report = read_report(
-        sources or [".agenttrace"],
+        sources or [DEFAULT_SOURCE],
         confidence=confidence,
         since=None if since is None else parse_time(since, "--since"),
         until=None if until is None else parse_time(until, "--until"),
