@@ -480,8 +480,7 @@ def test_no_source_and_no_local_directory_says_what_to_give(tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)
     assert 2 == main(["report"])
     assert "no .agenttrace/ here" in capsys.readouterr().err
-    _support_bot().write(
-        (tmp_path / ".agenttrace").mkdir() or tmp_path / ".agenttrace" / "traces.jsonl"
-    )
+    (tmp_path / ".agenttrace").mkdir()
+    _support_bot().write(tmp_path / ".agenttrace" / "traces.jsonl")
     assert 0 == main(["report", "--json"])
     assert RUNS == Report.model_validate_json(capsys.readouterr().out).agents[0].runs
