@@ -588,3 +588,24 @@ def test_a_gzip_trace_file_is_trace_input_not_a_report(tmp_path, capsys):
     assert EXIT_OK == run_diff(plain, packed, **diff_args(fail_on_regression=True))
     diff = Diff.model_validate_json(capsys.readouterr().out)
     assert all(c.p_value == 1.0 for c in diff.changes)
+
+
+def test_a_side_with_no_operations_exits_2(tmp_path, capsys):
+    """A side that holds no agenttrace operation is a mistake: exit 2, even without the gate."""
+    base = traces(tmp_path / "base.jsonl", seed=1, runs=20)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text('{"resourceLogs": []}\n')
+    assert EXIT_USAGE == run_diff(base, str(empty), **diff_args())
+    assert f"NEW {empty}: no agenttrace operations found" in capsys.readouterr().err
+
+
+def test_malformed_lines_are_said_on_stderr(tmp_path, capsys):
+    """Malformed lines of a side are counted on stderr, with the first one; the diff goes on."""
+    base = traces(tmp_path / "base.jsonl", seed=1, runs=20)
+    new = tmp_path / "new.jsonl"
+    new.write_text("oops\n" + (tmp_path / "base.jsonl").read_text())
+    assert EXIT_OK == run_diff(base, str(new), **diff_args(fail_on_regression=True))
+    err = capsys.readouterr().err
+    assert (
+        f"agenttrace: NEW {new}: 1 malformed line(s) skipped; the first, {new}:1: not JSON" in err
+    )

@@ -416,6 +416,28 @@ def _check(
             raise InputError(message)
 
 
+def _load_side(label: str, source: str, confidence: float) -> Report:
+    """One side, loaded; its malformed lines said on stderr.
+
+    Raises:
+        InputError: It cannot be read, or holds no agenttrace operation: comparing with
+            nothing would pass any gate, so it is a mistake rather than a result.
+    """
+    report = load(source, confidence=confidence)
+    inputs = report.inputs
+    if inputs.malformed_lines:
+        first = inputs.problems[0] if inputs.problems else None
+        where = f"; the first, {first.source}:{first.line}: {first.reason}" if first else ""
+        print(  # noqa: T201 (a command's output)
+            f"agenttrace: {label} {source}: {inputs.malformed_lines:,} malformed line(s) "
+            f"skipped{where}",
+            file=sys.stderr,
+        )
+    if not report.agents:
+        raise InputError(f"{label} {source}: no agenttrace operations found")
+    return report
+
+
 def run_diff(
     base: str,
     new: str,
@@ -435,7 +457,8 @@ def run_diff(
     """
     try:
         _check(base, new, alpha, min_change, output, confidence)
-        before, after = (load(source, confidence=confidence) for source in (base, new))
+        before = _load_side("BASE", base, confidence)
+        after = _load_side("NEW", new, confidence)
     except InputError as exc:
         print(f"agenttrace: {exc}", file=sys.stderr)  # noqa: T201 (a command's output)
         return EXIT_USAGE
