@@ -10,6 +10,7 @@ import random
 import subprocess
 import sys
 
+import jsonschema
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -143,7 +144,7 @@ def test_all_ok_has_no_point_estimate_in_nines_but_a_lower_bound(report):
     """When every call succeeded, nines is None and the interval's top is infinite."""
     first = _row(report, "support-bot").first_try
     low, _ = _wilson(RUNS, RUNS)
-    assert (None, math.inf) == (first.nines, first.nines_interval.high)
+    assert (None, None) == (first.nines, first.nines_interval.high)
     assert -math.log10(1 - low) == pytest.approx(first.nines_interval.low)
 
 
@@ -484,3 +485,14 @@ def test_no_source_and_no_local_directory_says_what_to_give(tmp_path, monkeypatc
     _support_bot().write(tmp_path / ".agenttrace" / "traces.jsonl")
     assert 0 == main(["report", "--json"])
     assert RUNS == Report.model_validate_json(capsys.readouterr().out).agents[0].runs
+
+
+def test_schema_describes_the_json_output(capsys, tmp_path):
+    """--schema prints the JSON schema that --json's output follows."""
+    assert 0 == main(["report", "--schema"])
+    schema = json.loads(capsys.readouterr().out)
+    assert "Report" == schema["title"]
+    assert {"agents", "inputs", "series", "confidence"} <= set(schema["required"])
+    path = _support_bot().write(tmp_path / "t.jsonl")
+    assert 0 == main(["report", str(path), "--json"])
+    jsonschema.validate(json.loads(capsys.readouterr().out), schema)  # all ok: "high" is null

@@ -8,6 +8,7 @@ configuration.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import TYPE_CHECKING
 
@@ -108,6 +109,9 @@ def _report_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser
     formats.add_argument("--markdown", action="store_true", help="print a Markdown label")
     report.add_argument("--html", metavar="FILE", help="also write a self-contained HTML page")
     report.add_argument(
+        "--schema", action="store_true", help="print the JSON schema of --json's output and exit"
+    )
+    report.add_argument(
         "--since", metavar="TIME", help="operations started at or after TIME (ISO 8601, or 2h)"
     )
     report.add_argument("--until", metavar="TIME", help="operations started before TIME")
@@ -185,6 +189,12 @@ def _run_report_command(args: argparse.Namespace) -> int:
     output = "json" if args.json else "markdown" if args.markdown else "table"
     if args.command == "report":
         from ._report import run_report  # noqa: PLC0415
+
+        if args.schema:
+            from ._model import Report  # noqa: PLC0415
+
+            print(json.dumps(Report.model_json_schema(), indent=2))  # noqa: T201 (output)
+            return EXIT_OK
 
         return run_report(
             args.sources,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Final
 
@@ -55,7 +54,7 @@ def nines(first_try: FirstTry) -> str:
     if first_try.nines is None:
         return f"≥{low:.2g} (all ok)"
     high = first_try.nines_interval.high
-    high_text = "∞" if math.isinf(high) else f"{high:.2f}"
+    high_text = "∞" if high is None else f"{high:.2f}"
     return f"{first_try.nines:.2f} ({low:.2f}–{high_text})"  # noqa: RUF001 (an en dash)
 
 

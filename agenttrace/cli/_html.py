@@ -152,7 +152,7 @@ def _nines_cell(first_try: FirstTry, confidence: str) -> str:
             f'<td class="num"><span class="good">all {first_try.calls:,} ok</span>'
             f'<span class="sub">≥ {_number(low, 2)} at {confidence}</span></td>'
         )
-    high_text = "∞" if not math.isfinite(high) else _fixed(high)
+    high_text = "∞" if high is None or not math.isfinite(high) else _fixed(high)
     return (
         f'<td class="num">{_fixed(first_try.nines)}'
         f'<span class="sub">{_fixed(low)}{_format.DASH}{high_text}</span></td>'

@@ -19,9 +19,7 @@ NO_AGENT: Final = "(no agent)"
 
 
 class _Frozen(BaseModel):
-    # An interval in nines is infinite when no call failed: JSON says "Infinity", which
-    # reads back as a float (JSON has no number for it).
-    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="strings")
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class Interval(_Frozen):
@@ -29,6 +27,14 @@ class Interval(_Frozen):
 
     low: float
     high: float
+
+
+class NinesInterval(_Frozen):
+    """A confidence interval in nines."""
+
+    low: float
+    high: float | None
+    """``None`` when no call failed: the calls put no upper bound on the nines."""
 
 
 class FirstTry(_Frozen):
@@ -41,8 +47,8 @@ class FirstTry(_Frozen):
     """Wilson score interval at the report's confidence level."""
     nines: float | None
     """``-log10(1 - rate)``: 0.99 is 2 nines. ``None`` when every call succeeded."""
-    nines_interval: Interval
-    """The interval in nines; ``high`` is infinite when no call failed its first try."""
+    nines_interval: NinesInterval
+    """The interval in nines."""
 
 
 class FailureModeStats(_Frozen):

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from scipy import stats
 
-from ._model import FirstTry, Interval
+from ._model import FirstTry, Interval, NinesInterval
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -51,7 +51,10 @@ def first_try(successes: int, calls: int, confidence: float) -> FirstTry:
         rate=rate,
         interval=interval,
         nines=None if math.isinf(value) else value,
-        nines_interval=Interval(low=nines(interval.low), high=nines(interval.high)),
+        nines_interval=NinesInterval(
+            low=nines(interval.low),
+            high=None if interval.high >= 1.0 else nines(interval.high),
+        ),
     )
 
 
