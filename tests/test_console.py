@@ -25,6 +25,7 @@ from agenttrace import _runtime
 from agenttrace import _semconv as sc
 from agenttrace._console import ConsoleRenderer, duration
 from tests.conftest import apply
+from tests.scripted import in_turn
 
 MS = 1_000_000
 
@@ -483,7 +484,7 @@ def test_attempts_show_whether_they_served_and_undeclared_modes_are_marked() -> 
     _runtime.use_tracer_provider(provider)
     low = agenttrace.FailureMode("low_confidence", when=lambda v: v < 0.5, handling="fallback")
     bad = agenttrace.FailureMode("invalid_output", on=(ValueError,), handling="retry")
-    tries = iter([ValueError("bad json"), 0.1])
+    attempt = in_turn(ValueError("bad json"), 0.1)
 
     def rules(ticket: str) -> float:
         return 0.2
@@ -494,10 +495,7 @@ def test_attempts_show_whether_they_served_and_undeclared_modes_are_marked() -> 
         fallbacks=[rules, agenttrace.human("triage")],
     )
     def classify(ticket: str) -> float:
-        result = next(tries)
-        if isinstance(result, Exception):
-            raise result
-        return result
+        return attempt()
 
     @agenttrace.tool(failure_modes=[agenttrace.FailureMode("timeout", on=TimeoutError)])
     def lookup() -> None:

@@ -10,6 +10,7 @@ from structlog.testing import capture_logs
 
 import agenttrace
 from tests.conftest import Recorder
+from tests.scripted import in_turn
 
 LOW = agenttrace.FailureMode("low_confidence", when=lambda v: v < 0.5, handling="fallback")
 BAD = agenttrace.FailureMode("invalid_output", on=(ValueError,), handling="retry")
@@ -18,7 +19,7 @@ BAD = agenttrace.FailureMode("invalid_output", on=(ValueError,), handling="retry
 def test_a_handled_failure_logs_failure_retry_fallback_and_outcome(recorder: Recorder) -> None:
     """invalid_output (retry), then low_confidence (fallback): five events in order, with
     stable keys, levels, and the operation's trace and span ids."""
-    tries = iter([ValueError("bad"), 0.1])
+    attempt = in_turn(ValueError("bad"), 0.1)
 
     def rules(ticket: str) -> float:
         return 0.9
@@ -27,10 +28,7 @@ def test_a_handled_failure_logs_failure_retry_fallback_and_outcome(recorder: Rec
         failure_modes=[LOW, BAD], retry=agenttrace.Retry(attempts=2), fallbacks=[rules]
     )
     def classify(ticket: str) -> float:
-        result = next(tries)
-        if isinstance(result, Exception):
-            raise result
-        return result
+        return attempt()
 
     with capture_logs() as logs:
         assert classify("t") == 0.9

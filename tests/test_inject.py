@@ -9,6 +9,7 @@ import agenttrace
 from agenttrace import _runtime
 from agenttrace.testing import InjectionError, inject
 from tests.conftest import Recorder
+from tests.scripted import in_turn
 
 # Each mode's detection never fires by itself here: only an injection can fire it.
 NEVER = {"when": lambda value: False}
@@ -123,15 +124,12 @@ def test_times_none_fires_on_every_attempt_inside_the_block() -> None:
 
 
 def test_an_attempt_that_raises_does_not_use_the_injection() -> None:
-    tries = iter([ValueError("bad"), "ok"])
+    attempt = in_turn(ValueError("bad"), "ok")
     boom = agenttrace.FailureMode("boom", on=(ValueError,), handling="retry")
 
     @agenttrace.step(failure_modes=[boom, FLAKY], retry=agenttrace.Retry(attempts=3))
     def flaky() -> str:
-        result = next(tries)
-        if isinstance(result, Exception):
-            raise result
-        return result
+        return attempt()
 
     with inject("flaky", "flaky") as injection, pytest.raises(StopIteration):
         flaky()

@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 import agenttrace
 from agenttrace import _config, _metrics, _runtime
 from tests.conftest import Recorder, apply
+from tests.scripted import in_turn
 
 LOW = agenttrace.FailureMode("low_confidence", when=lambda v: v < 0.5, handling="fallback")
 BAD = agenttrace.FailureMode("invalid_output", on=(ValueError,), handling="retry")
@@ -97,7 +98,7 @@ def test_operations_are_counted_by_name_kind_and_outcome(points: Points) -> None
 
 
 def test_a_retry_and_a_fallback_are_counted_with_their_failures(points: Points) -> None:
-    tries = iter([ValueError("bad"), 0.1])
+    attempt = in_turn(ValueError("bad"), 0.1)
 
     def rules(ticket: str) -> float:
         return 0.9
@@ -106,10 +107,7 @@ def test_a_retry_and_a_fallback_are_counted_with_their_failures(points: Points) 
         failure_modes=[LOW, BAD], retry=agenttrace.Retry(attempts=2), fallbacks=[rules]
     )
     def classify(ticket: str) -> float:
-        result = next(tries)
-        if isinstance(result, Exception):
-            raise result
-        return result
+        return attempt()
 
     assert classify(SECRET) == 0.9
 
@@ -298,14 +296,11 @@ def test_a_global_provider_set_later_is_used(
 def test_nothing_is_counted_while_agenttrace_records_nothing(points: Points) -> None:
     """Disabled: operations that declare failure handling still run their handling, and
     are not counted."""
-    tries = iter([ValueError("bad"), "ok"])
+    attempt = in_turn(ValueError("bad"), "ok")
 
     @agenttrace.step(failure_modes=[BAD], retry=agenttrace.Retry(attempts=2))
     def classify() -> str:
-        result = next(tries)
-        if isinstance(result, Exception):
-            raise result
-        return result
+        return attempt()
 
     apply(disabled=True)
     assert classify() == "ok"

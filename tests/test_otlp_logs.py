@@ -21,6 +21,7 @@ from agenttrace import _config, _otel_logs
 from agenttrace._settings import load
 from tests.collector import running
 from tests.conftest import Recorder
+from tests.scripted import in_turn
 
 BAD = agenttrace.FailureMode("invalid_output", on=(ValueError,), handling="retry")
 
@@ -165,14 +166,11 @@ def test_add_to_structlog_adds_both_processors_once() -> None:
 
 
 def retried_step() -> Callable[[], str]:
-    tries = iter([ValueError("bad"), "ok"])
+    attempt = in_turn(ValueError("bad"), "ok")
 
     @agenttrace.step(failure_modes=[BAD], retry=agenttrace.Retry(attempts=2))
     def classify() -> str:
-        result = next(tries)
-        if isinstance(result, Exception):
-            raise result
-        return result
+        return attempt()
 
     return classify
 

@@ -15,6 +15,7 @@ import agenttrace
 from agenttrace import _config
 from agenttrace.cli import main
 from tests.e2e.conftest import PhoenixClient
+from tests.scripted import in_turn
 
 OURS = ("gen_ai.", "agenttrace.")
 
@@ -133,7 +134,7 @@ def test_failure_handling_round_trips_to_phoenix(
     """An escalated step keeps, in Phoenix: its outcome and what served, its failure events
     with their modes, and its retry, fallback and escalation spans under it."""
     monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", f"openinference.project.name={phoenix_project}")
-    tries = iter([ValueError("bad json"), {"label": "billing", "confidence": 0.3}])
+    attempt = in_turn(ValueError("bad json"), {"label": "billing", "confidence": 0.3})
 
     def rules(ticket: str) -> dict[str, Any]:
         return {"label": "rules", "confidence": 0.2}
@@ -144,10 +145,7 @@ def test_failure_handling_round_trips_to_phoenix(
         fallbacks=[rules, agenttrace.human("triage")],
     )
     def triage(ticket: str) -> dict[str, Any]:
-        result = next(tries)
-        if isinstance(result, Exception):
-            raise result
-        return result
+        return attempt()
 
     agenttrace.configure(endpoint=phoenix.http_url)
     record_sent(sent)

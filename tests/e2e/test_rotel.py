@@ -15,6 +15,7 @@ import agenttrace
 import agenttrace.processors
 from agenttrace import _config
 from tests.e2e.conftest import RotelCollector
+from tests.scripted import in_turn
 
 BAD = agenttrace.FailureMode("invalid_output", on=(ValueError,), handling="retry")
 
@@ -62,16 +63,13 @@ def arrived(rotel: RotelCollector, nonce: str, *needles: str) -> list[str]:
 def run_agent(nonce: str) -> tuple[str, str]:
     """A retried step inside an agent, logging with structlog and logging; its trace and
     the step's span id."""
-    tries = iter([ValueError("bad"), "ok"])
+    attempt = in_turn(ValueError("bad"), "ok")
     seen: dict[str, str] = {}
     log = structlog.get_logger("shop")
 
     @agenttrace.step(f"classify-{nonce}", failure_modes=[BAD], retry=agenttrace.Retry(attempts=2))
     def classify() -> str:
-        result = next(tries)
-        if isinstance(result, Exception):
-            raise result
-        return result
+        return attempt()
 
     @agenttrace.model_call(f"complete-{nonce}", provider="openai", model="gpt-5")
     def complete() -> agenttrace.ModelResponse:
