@@ -25,7 +25,7 @@ from agenttrace.exceptions import ConfigurationError
 
 from . import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from ._model import SCHEMA_VERSION, Report, _Frozen
-from ._read import read_report
+from ._read import GZIP_MAGIC, STDIN, read_report
 from ._stats import adjust, fisher
 
 if TYPE_CHECKING:
@@ -38,8 +38,6 @@ OUTPUTS: Final = ("table", "json", "markdown")
 FIRST_TRY_FAILURE: Final = "first_try_failure"
 """The rate of calls whose outcome was not ``ok``: they met a failure on their first try."""
 BAD_OUTCOMES: Final = ("recovered", "degraded", "escalated", "failed")
-_STDIN: Final = "-"
-_GZIP_MAGIC: Final = b"\x1f\x8b"
 _RANK: Final[dict[str, int]] = {"worse": 0, "unchanged": 1, "better": 2}
 # A change computed as a difference of two fractions can land a hair under a threshold it
 # meets exactly (0.08 - 0.02 < 0.06 in binary floating point).
@@ -97,10 +95,6 @@ class Diff(_Frozen):
     """Rates whose verdict is ``worse``."""
     improvements: int
     """Rates whose verdict is ``better``."""
-
-
-class InputError(ValueError):
-    """A side of the diff cannot be read."""
 
 
 def _counts(row: OperationStats) -> Iterator[tuple[str, int]]:
@@ -225,7 +219,7 @@ def _saved(path: Path) -> Report | None:
     Only the first line is read to tell them apart, so a large trace file costs nothing here.
     """
     with path.open("rb") as file:
-        if file.read(2) == _GZIP_MAGIC:
+        if file.read(2) == GZIP_MAGIC:
             return None
         file.seek(0)
         first = file.readline()
@@ -238,7 +232,7 @@ def _saved(path: Path) -> Report | None:
         return None
     version = document.get("schema_version", SCHEMA_VERSION)
     if version != SCHEMA_VERSION:
-        raise InputError(
+        raise ConfigurationError(
             f"{path}: a report of schema version {version}; this agenttrace reads version "
             f"{SCHEMA_VERSION} (make the report again with this version)"
         )
@@ -247,7 +241,7 @@ def _saved(path: Path) -> Report | None:
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"])
-        raise InputError(f"{path}: not a valid report ({where}: {error['msg']})") from None
+        raise ConfigurationError(f"{path}: not a valid report ({where}: {error['msg']})") from None
 
 
 def load(source: str, *, confidence: float = 0.95) -> Report:
@@ -259,20 +253,17 @@ def load(source: str, *, confidence: float = 0.95) -> Report:
         confidence: The confidence level of the intervals when reading trace input.
 
     Raises:
-        InputError: The source names nothing, or a saved report that is not valid.
+        ConfigurationError: The source names nothing, or a saved report that is not valid.
     """
     path = Path(source)
-    if source != _STDIN and path.is_file():
+    if source != STDIN and path.is_file():
         try:
             saved = _saved(path)
         except OSError as exc:
-            raise InputError(f"{source}: cannot read ({exc.strerror or exc})") from None
+            raise ConfigurationError(f"{source}: cannot read ({exc.strerror or exc})") from None
         if saved is not None:
             return saved
-    try:
-        return read_report([source], confidence=confidence)
-    except ConfigurationError as exc:
-        raise InputError(str(exc)) from None
+    return read_report([source], confidence=confidence)
 
 
 def _percent(side: Proportion) -> str:
@@ -403,24 +394,24 @@ def render_markdown(diff: Diff, *, show_all: bool = False) -> str:
 def _check(
     base: str, new: str, alpha: float, min_change: float, output: str, confidence: float
 ) -> None:
-    """Raise ``InputError`` for the first thing wrong with the command line, if any."""
+    """Raise ``ConfigurationError`` for the first thing wrong with the command line, if any."""
     problems = [
         (not 0.0 < alpha < 1.0, f"--alpha must be between 0 and 1, not {alpha}"),
         (not 0.0 <= min_change <= 1.0, f"--min-change must be from 0 to 1, not {min_change}"),
         (not 0.0 < confidence < 1.0, f"confidence must be between 0 and 1, not {confidence}"),
         (output not in OUTPUTS, f"output must be one of {', '.join(OUTPUTS)}, not {output!r}"),
-        (base == new == _STDIN, "only one side can be read from stdin ('-')"),
+        (base == new == STDIN, "only one side can be read from stdin ('-')"),
     ]
     for wrong, message in problems:
         if wrong:
-            raise InputError(message)
+            raise ConfigurationError(message)
 
 
 def _load_side(label: str, source: str, confidence: float) -> Report:
     """One side, loaded; its malformed lines said on stderr.
 
     Raises:
-        InputError: It cannot be read, or holds no agenttrace operation: comparing with
+        ConfigurationError: It cannot be read, or holds no agenttrace operation: comparing with
             nothing would pass any gate, so it is a mistake rather than a result.
     """
     report = load(source, confidence=confidence)
@@ -434,7 +425,7 @@ def _load_side(label: str, source: str, confidence: float) -> Report:
             file=sys.stderr,
         )
     if not report.agents:
-        raise InputError(f"{label} {source}: no agenttrace operations found")
+        raise ConfigurationError(f"{label} {source}: no agenttrace operations found")
     return report
 
 
@@ -459,7 +450,7 @@ def run_diff(
         _check(base, new, alpha, min_change, output, confidence)
         before = _load_side("BASE", base, confidence)
         after = _load_side("NEW", new, confidence)
-    except InputError as exc:
+    except ConfigurationError as exc:
         print(f"agenttrace: {exc}", file=sys.stderr)  # noqa: T201 (a command's output)
         return EXIT_USAGE
     diff = compare(before, after, alpha=alpha, min_change=min_change)

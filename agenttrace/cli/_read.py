@@ -55,8 +55,10 @@ except ImportError:  # pragma: no cover - orjson comes with the cli extra; json 
 MAX_LINE_BYTES: Final = 256 * 1024 * 1024
 """A longer line is skipped, not held: agenttrace writes one export batch per line."""
 MAX_PROBLEMS: Final = 20
-_GZIP_MAGIC: Final = b"\x1f\x8b"
-_STDIN: Final = "-"
+GZIP_MAGIC: Final = b"\x1f\x8b"
+"""The first bytes of a gzip file: how a compressed source is told apart."""
+STDIN: Final = "-"
+"""The source that means standard input."""
 _PATTERNS: Final = ("*.jsonl", "*.json", "*.jsonl.gz", "*.json.gz")
 _CHUNK: Final = 1024 * 1024
 _MAX_TIME: Final = 2**64
@@ -70,7 +72,7 @@ def expand(sources: Sequence[str]) -> list[str]:
     """
     found: list[str] = []
     for source in sources:
-        if source == _STDIN:
+        if source == STDIN:
             found.append(source)
             continue
         path = Path(source)
@@ -93,7 +95,7 @@ def expand(sources: Sequence[str]) -> list[str]:
 def _open(name: str) -> Iterator[IO[bytes]]:
     """The source's bytes, decompressed when they are gzip's; stdin is left open."""
     with contextlib.ExitStack() as stack:
-        if name == _STDIN:
+        if name == STDIN:
             raw: IO[bytes] = sys.stdin.buffer
         else:
             try:
@@ -101,7 +103,7 @@ def _open(name: str) -> Iterator[IO[bytes]]:
             except OSError as exc:
                 raise ConfigurationError(f"{name}: cannot read ({exc.strerror or exc})") from None
         buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[type-var]
-        if buffered.peek(2)[:2] == _GZIP_MAGIC:
+        if buffered.peek(2)[:2] == GZIP_MAGIC:
             yield stack.enter_context(gzip.GzipFile(fileobj=buffered, mode="rb"))  # type: ignore[arg-type]
         else:
             yield buffered
@@ -249,7 +251,7 @@ class _Counts:
 
 
 def _read(source: str, counts: _Counts, add: Callable[[Span], None]) -> None:
-    label = "<stdin>" if source == _STDIN else source
+    label = "<stdin>" if source == STDIN else source
     with _open(source) as stream:
         try:
             for number, line in enumerate(_lines(stream), start=1):
@@ -312,7 +314,7 @@ def read_report(
         generated_at=time.time(),
         confidence=confidence,
         inputs=Inputs(
-            sources=["<stdin>" if name == _STDIN else name for name in names],
+            sources=["<stdin>" if name == STDIN else name for name in names],
             lines=counts.lines,
             malformed_lines=counts.malformed,
             problems=counts.problems,
