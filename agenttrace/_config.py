@@ -544,25 +544,36 @@ def _remaining(end: float) -> float:
 
 
 def _shutdown_metrics(installed: _Installed, timeout: float) -> bool:
-    """Export the metrics one last time and stop recording them, within ``timeout``."""
+    """Export the metrics one last time and stop recording them, within ``timeout``.
+
+    The provider gets at least one export timeout of its own: given none left, the SDK's
+    ``MeterProvider.shutdown`` skips its readers, and their thread would go on exporting
+    for the life of the process. Only the wait here is bounded by ``timeout``; the rest
+    finishes on a daemon thread.
+    """
     from . import _metrics  # noqa: PLC0415
 
     _metrics.stop()
-    return _export_metrics(installed, "shutdown", timeout)
+    own = max(timeout, installed.loaded.otel.timeout_ms / 1000)
+    return _export_metrics(installed, "shutdown", timeout, own)
 
 
-def _export_metrics(installed: _Installed, method: str, timeout: float) -> bool:
-    """Call the meter provider's ``shutdown`` or ``force_flush`` within ``timeout``.
+def _export_metrics(
+    installed: _Installed, method: str, timeout: float, own: float | None = None
+) -> bool:
+    """Call the meter provider's ``shutdown`` or ``force_flush``, waiting ``timeout`` for it.
 
-    ``True`` when it returned in time and no export failed meanwhile.
+    ``own`` is the deadline the call itself is given, ``timeout`` unless said. ``True``
+    when it returned in time and no export failed meanwhile.
     """
     from ._export import bounded_call  # noqa: PLC0415
 
     exporter = installed.metric_exporter
     failed = exporter.failed if exporter is not None else 0
     call = getattr(installed.meter_provider, method)
+    millis = (timeout if own is None else own) * 1000
     done: list[object] = []
-    bounded_call(lambda: done.append(call(timeout_millis=timeout * 1000)), timeout)
+    bounded_call(lambda: done.append(call(timeout_millis=millis)), timeout)
     # shutdown() returns None; force_flush() says whether it finished
     return bool(done) and done[0] is not False and (exporter is None or exporter.failed == failed)
 

@@ -271,6 +271,31 @@ def test_concurrent_shutdowns_all_return_in_time(configure: Configure) -> None:
         assert max(results) < 2.5, results
 
 
+def test_nothing_goes_on_exporting_after_a_shutdown_that_ran_out_of_time(
+    configure: Configure, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Spans use up shutdown's 2 s against a blackhole; the metric reader is still told to
+    stop, so every thread configure started (export, metrics, shutdown) ends within one
+    more export timeout instead of living on."""
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "1000")
+    with running("blackhole") as collector:
+        before = set(threading.enumerate())
+        configure(endpoint=collector.url)
+        calls(100)
+        started = [
+            thread
+            for thread in threading.enumerate()
+            if thread not in before and thread.name.startswith(("Otel", "agenttrace"))
+        ]
+        assert "OtelPeriodicExportingMetricReader" in [thread.name for thread in started]
+
+        delivered, seconds = timed(agenttrace.shutdown)
+        assert (delivered, seconds < 2.5) == (False, True), seconds
+        for thread in started:
+            thread.join(5.0)
+        assert [thread.name for thread in started if thread.is_alive()] == []
+
+
 def test_too_large_spans_are_dropped_and_counted(
     configure: Configure, monkeypatch: pytest.MonkeyPatch
 ) -> None:
