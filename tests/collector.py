@@ -123,12 +123,12 @@ class Collector:
         if self.mode not in {"refused", "blackhole"}:
             self._server.shutdown()
         self._server.server_close()
+        for thread in self._threads:  # first, so nothing is accepted after the closing
+            thread.join(5)
         if self._blackhole is not None:
             self._blackhole.close()
         for conn in self._held:
             conn.close()
-        for thread in self._threads:
-            thread.join(5)
 
     def _count(self, body: bytes) -> int:
         request = ExportTraceServiceRequest.FromString(body)

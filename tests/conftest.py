@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -49,8 +51,26 @@ def apply(**settings: object) -> None:
     _runtime.apply_settings(Settings.model_validate(settings))
 
 
+EXPORT_THREADS = ("agenttrace-", "Otel")
+"""Name prefixes of the threads that export: ours and the OpenTelemetry SDK's."""
+
+
+def outlived(threads: set[threading.Thread], seconds: float) -> list[str]:
+    """Export threads not in ``threads`` still running after waiting up to ``seconds``."""
+    end = time.monotonic() + seconds
+    for thread in threading.enumerate():
+        if thread not in threads and thread.name.startswith(EXPORT_THREADS):
+            thread.join(max(0.0, end - time.monotonic()))
+    return [
+        thread.name
+        for thread in threading.enumerate()
+        if thread not in threads and thread.name.startswith(EXPORT_THREADS)
+    ]
+
+
 @pytest.fixture(autouse=True)
 def recorder() -> Iterator[Recorder]:
+    before = set(threading.enumerate())
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -64,6 +84,8 @@ def recorder() -> Iterator[Recorder]:
     apply(strict=False)
     _runtime.state.settings = None
     provider.shutdown()
+    # an exporter left running would send, retry and draw random backoff during later tests
+    assert outlived(before, 5.0) == [], "export threads outlived the test"
 
 
 @pytest.fixture

@@ -251,8 +251,11 @@ def test_spans_ending_after_shutdown_are_counted(configure: Configure) -> None:
         assert stats.spans_started == settled(stats)
 
 
-def test_concurrent_shutdowns_all_return_in_time(configure: Configure) -> None:
+def test_concurrent_shutdowns_all_return_in_time(
+    configure: Configure, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Eight threads shutting down at once against a blackhole: none waits past the deadline."""
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "1000")
     with running("blackhole") as collector:
         configure(endpoint=collector.url)
         calls(10)
